@@ -6,8 +6,9 @@ never clobbers the ``default`` outputs:
 
     data/<profile>/      canonical tables, splits, embeddings, features
     models/<profile>/    checkpoints
-    reports/             tables/figures/metrics of the ``default`` profile (committed)
-    reports/<profile>/   the same for ``ci`` (git-ignored) and ``paper``
+    reports/             tables/figures/metrics/notebooks of ``default`` (committed) and of
+                         ``paper`` (a real-data run regenerates the same tables in place)
+    reports/ci/          the same for ``ci`` (git-ignored; nbval and tests write here)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def models_dir(profile: str) -> Path:
 
 
 def reports_dir(profile: str) -> Path:
-    return ROOT / "reports" if profile == "default" else ROOT / "reports" / profile
+    return ROOT / "reports" / "ci" if profile == "ci" else ROOT / "reports"
 
 
 def tables_dir(profile: str) -> Path:

@@ -1,0 +1,291 @@
+"""Pieces shared by the baselines of JRPP Table 2.
+
+* feature helpers for the tree/kernel baselines (train-fitted standardisation and PCA),
+* ``Regressor``: a torch base class that predicts on the label scale but trains on the
+  standardised label (so every neural baseline starts at the train mean, whatever ``lr``),
+* ``fit_predict``: the one shared trainer (``smpp_utils.trainer``) with seeded settings from
+  the ``jrpp`` section of params.yaml,
+* ``CosineRetriever``: a FIXED cosine nearest-neighbour index (faiss ``IndexFlatIP`` over
+  L2-normalised vectors, GPU when faiss sees one) over the train bank; a train query never
+  retrieves itself,
+* ``make_synthetic``: inputs of the ``build_inputs`` shape with a known signal (tests and
+  the timing script).
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..trainer import TrainConfig, Trainer, predict
+
+SPLITS = ("train", "val", "test")
+
+
+class NotRun(Exception):
+    """A baseline that cannot run on these inputs; ``reason`` says why (shown in the table)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ----------------------------------------------------------------------------- checks
+def check_inputs(data: dict, need=("img", "txt", "meta", "y")) -> None:
+    for s in SPLITS:
+        if s not in data:
+            raise KeyError(f"inputs have no {s!r} split (have {sorted(data)})")
+        missing = [k for k in need if k not in data[s]]
+        if missing:
+            raise KeyError(f"split {s!r} lacks {missing}")
+        n = {k: len(v) for k, v in data[s].items() if torch.is_tensor(v)}
+        if len(set(n.values())) != 1:
+            raise ValueError(f"split {s!r}: tensors of different lengths {n}")
+    if len(data["train"]["y"]) < 2:
+        raise NotRun("fewer than 2 train posts")
+
+
+def cfg_get(cfg, name, default):
+    return getattr(cfg, name, default) if cfg is not None else default
+
+
+# ----------------------------------------------------------------------------- features
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if torch.is_tensor(t) else np.asarray(t)
+
+
+def pca_blocks(data: dict, key: str, n_comp: int, seed: int) -> dict[str, np.ndarray]:
+    """Standardise ``data[s][key]`` with train statistics and project on the train PCA."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    x = {s: _np(data[s][key]).astype(np.float32) for s in SPLITS}
+    d = x["train"].shape[1]
+    if d == 0:
+        return {s: np.zeros((len(x[s]), 0), np.float32) for s in SPLITS}
+    k = max(1, min(n_comp, d, len(x["train"]) - 1))
+    sc = StandardScaler().fit(x["train"])
+    pca = PCA(k, svd_solver="randomized" if k < d else "full", random_state=seed).fit(sc.transform(x["train"]))
+    return {s: pca.transform(sc.transform(x[s])).astype(np.float32) for s in SPLITS}
+
+
+def tag_counts(data: dict) -> dict[str, np.ndarray]:
+    return {s: ((_np(data[s]["tags"]) > 0).sum(1).astype(np.float32) if "tags" in data[s]
+                else np.zeros(len(data[s]["y"]), np.float32)) for s in SPLITS}
+
+
+def standardised(data: dict, keys=("img", "txt")) -> dict:
+    """Shallow copies of the splits with ``keys`` standardised by train mean/std."""
+    out = {s: dict(data[s]) for s in SPLITS}
+    for k in keys:
+        x = data["train"][k].float()
+        if x.shape[1] == 0:
+            continue
+        mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
+        for s in SPLITS:
+            out[s][k] = (data[s][k].float() - mu) / sd
+    return out
+
+
+# ----------------------------------------------------------------------------- torch pieces
+def mlp(d_in: int, hidden: int, d_out: int, dropout: float = 0.1, layers: int = 2) -> nn.Sequential:
+    """``layers`` linear maps with GELU + dropout between them."""
+    mods, d = [], d_in
+    for _ in range(layers - 1):
+        mods += [nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout)]
+        d = hidden
+    mods.append(nn.Linear(d, d_out))
+    return nn.Sequential(*mods)
+
+
+class Context(nn.Module):
+    """Post context shared by the multimodal baselines: numeric metadata + subcategory embedding."""
+
+    def __init__(self, d_meta: int, n_cats: int, d_out: int, d_cat: int = 8):
+        super().__init__()
+        self.cat = nn.Embedding(max(n_cats, 1), d_cat)
+        self.proj = nn.Linear(d_meta + d_cat, d_out)
+
+    def forward(self, batch):
+        return self.proj(torch.cat([batch["meta"], self.cat(batch["cat"])], -1))
+
+
+class Regressor(nn.Module):
+    """Base of the neural baselines: ``forward(batch)`` returns the standardised prediction,
+    ``extra_loss`` (optional) adds regularisers; ``predict`` is on the label scale."""
+
+    def __init__(self, y_mean: float, y_std: float):
+        super().__init__()
+        self.register_buffer("y_mean", torch.tensor(float(y_mean)), persistent=False)
+        self.register_buffer("y_std", torch.tensor(float(max(y_std, 1e-6))), persistent=False)
+        self._aux = None
+
+    def forward(self, batch):                      # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def training_loss(self, batch):
+        self._aux = None
+        z = (batch["y"] - self.y_mean) / self.y_std
+        out = self(batch)
+        loss = torch.mean((out - z) ** 2)
+        return loss + self._aux if self._aux is not None else loss
+
+    def predict(self, batch):
+        return self(batch) * self.y_std + self.y_mean
+
+
+def label_stats(data: dict, info: dict | None = None) -> tuple[float, float]:
+    y = data["train"]["y"].float()
+    mean = float(info["label_mean"]) if info and "label_mean" in info else float(y.mean())
+    return mean, float(y.std()) if len(y) > 1 else 1.0
+
+
+def train_config(cfg, seed: int) -> TrainConfig:
+    return TrainConfig(epochs=int(cfg_get(cfg, "epochs", 30)), lr=float(cfg_get(cfg, "lr", 1e-4)),
+                       batch_size=int(cfg_get(cfg, "batch_size", 512)),
+                       patience=int(cfg_get(cfg, "patience", 10)), seed=int(seed),
+                       max_minutes=cfg_get(cfg, "max_minutes", None),
+                       device=cfg_get(cfg, "device", None))
+
+
+def fit_predict(model: Regressor, data: dict, cfg, seed: int) -> dict:
+    """Train with the shared trainer (early stopping on val MSE) and predict val/test."""
+    tc = train_config(cfg, seed)
+    tr = Trainer(model, tc, ckpt_dir=None, progress=False)
+    tr.fit(data["train"], data["val"], resume=False)
+    return {s: predict(tr.model, data[s], tc.eval_batch_size, tr.device).astype(np.float64)
+            for s in ("val", "test")}
+
+
+def seeded(seed: int) -> None:
+    """Seed the RNGs before a model is built (weight init is then reproducible)."""
+    from ..device import seed_everything
+
+    seed_everything(int(seed))
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+
+
+# ----------------------------------------------------------------------------- retrieval
+def _l2norm(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+class CosineRetriever:
+    """Fixed cosine retriever over a bank (faiss exact inner product on unit vectors).
+
+    ``search(q, k, self_ids)``: top-``k`` bank rows per query; where ``self_ids[i] >= 0`` that
+    bank row (the query itself) is never returned. Returns (ids [n,k] int64, sims [n,k] f32).
+    """
+
+    def __init__(self, bank):
+        import faiss
+
+        self.bank = _l2norm(_np(bank))
+        self.n, d = self.bank.shape
+        if d == 0:
+            raise NotRun("retrieval over an empty embedding (dimension 0)")
+        index = faiss.IndexFlatIP(d)
+        if faiss.get_num_gpus() > 0:
+            self._res = faiss.StandardGpuResources()
+            index = faiss.index_cpu_to_gpu(self._res, 0, index)
+        index.add(self.bank)
+        self.index = index
+
+    def search(self, queries, k: int, self_ids=None) -> tuple[np.ndarray, np.ndarray]:
+        q = _l2norm(_np(queries))
+        k = int(min(k, self.n - (1 if self_ids is not None else 0)))
+        if k < 1:
+            raise NotRun(f"retrieval bank of {self.n} posts is too small")
+        extra = 1 if self_ids is not None else 0
+        sims, ids = self.index.search(q, k + extra)
+        if self_ids is None:
+            return ids.astype(np.int64), sims.astype(np.float32)
+        self_ids = np.asarray(self_ids).reshape(-1, 1)
+        keep = ids != self_ids
+        # drop the query itself where it was found, else the last (k+1-th) neighbour
+        keep[~(~keep).any(1), -1] = False
+        ids = ids[keep].reshape(len(q), k)
+        sims = sims[keep].reshape(len(q), k)
+        return ids.astype(np.int64), sims.astype(np.float32)
+
+
+def retrieve_all(bank, queries: dict, k: int) -> tuple[dict, dict]:
+    """Neighbours in the train bank for each split; train queries exclude themselves."""
+    r = CosineRetriever(bank)
+    ids, sims = {}, {}
+    for s in SPLITS:
+        self_ids = np.arange(len(queries[s])) if s == "train" else None
+        ids[s], sims[s] = r.search(queries[s], k, self_ids)
+    return ids, sims
+
+
+def with_neighbours(data: dict, ids: dict, sims: dict, name: str = "nbr") -> dict:
+    out = {s: dict(data[s]) for s in SPLITS}
+    for s in SPLITS:
+        out[s][name] = torch.from_numpy(ids[s])
+        out[s][name + "_sim"] = torch.from_numpy(sims[s])
+    return out
+
+
+# ----------------------------------------------------------------------------- synthetic inputs
+def make_synthetic(n_train: int = 600, n_val: int = 150, n_test: int = 150, di: int = 16,
+                   dt: int = 24, dm: int = 6, n_users: int = 40, n_cats: int = 5,
+                   n_tags: int = 30, max_tags: int = 8, noise: float = 0.3, seed: int = 0):
+    """Inputs shaped like ``smpp_utils.inputs.build_inputs`` with a strong, learnable signal:
+    y = 5 + 1.5*<img, w_i> + <txt, w_t> + 0.5*meta[:,0] + user effect + category effect + noise.
+    Images of one category share a centre so neighbours carry label information."""
+    g = np.random.default_rng(seed)
+    n = n_train + n_val + n_test
+    cat = g.integers(0, n_cats, n)
+    centres = g.normal(0, 1, (n_cats, di))
+    img = centres[cat] + 0.7 * g.normal(0, 1, (n, di))
+    txt = g.normal(0, 1, (n, dt))
+    txt[:, :di // 2] += 0.5 * img[:, :di // 2]
+    meta = g.normal(0, 1, (n, dm))
+    user = g.integers(1, n_users, n)
+    wi, wt = g.normal(0, 1, di) / np.sqrt(di), g.normal(0, 1, dt) / np.sqrt(dt)
+    ueff, ceff = g.normal(0, 0.5, n_users), g.normal(0, 0.8, n_cats)
+    y = (5 + 1.5 * img @ wi + txt @ wt + (0.5 * meta[:, 0] if dm else 0) + ueff[user] + ceff[cat]
+         + noise * g.normal(0, 1, n))
+    ntag = g.integers(0, max_tags + 1, n)
+    tags = np.zeros((n, max_tags), np.int64)
+    for r in range(n):
+        tags[r, :ntag[r]] = g.integers(1, n_tags, ntag[r])
+    cuts = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_val),
+            "test": slice(n_train + n_val, n)}
+    train_users = set(user[cuts["train"]])
+    user = np.where(np.isin(user, list(train_users)), user, 0)
+    data = {}
+    for s, sl in cuts.items():
+        m = sl.stop - sl.start
+        data[s] = {"img": torch.tensor(img[sl], dtype=torch.float32),
+                   "txt": torch.tensor(txt[sl], dtype=torch.float32),
+                   "meta": torch.tensor(meta[sl], dtype=torch.float32),
+                   "user": torch.tensor(user[sl]), "cat": torch.tensor(cat[sl]),
+                   "tags": torch.tensor(tags[sl]), "y": torch.tensor(y[sl], dtype=torch.float32),
+                   "idx": torch.arange(m)}
+    info = {"fingerprint": f"synthetic-{seed}", "dims": {"img": di, "txt": dt, "meta": dm},
+            "n_users": n_users, "n_tags": n_tags, "n_cats": n_cats,
+            "label_mean": float(y[cuts["train"]].mean()),
+            "pids": {s: np.arange(sl.start, sl.stop) for s, sl in cuts.items()}}
+    return data, info
+
+
+def default_cfg(**kw) -> SimpleNamespace:
+    base = dict(seed=0, lr=1e-3, batch_size=128, epochs=20, patience=5)
+    base.update(kw)
+    return SimpleNamespace(**base)

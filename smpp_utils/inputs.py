@@ -1,0 +1,105 @@
+"""Model inputs shared by JRPP and its baselines (notebook 04).
+
+``build_inputs`` turns the canonical posts table, the frozen embeddings of stage 02 and
+the metadata features into one dict of equal-length tensors per split:
+
+    img [n, di]  txt [n, dt]  meta [n, dm]  user [n]  cat [n]  tags [n, L]  y [n]  idx [n]
+
+``user``: train users are 1..U, a user with no train post maps to 0 (a zero embedding row).
+``tags``: ids of the train tag vocabulary (0 pad, 1 out-of-vocabulary).
+``meta``: numeric metadata standardised with train statistics (NaN -> train mean, with
+missing-value indicators). Every array is aligned by Pid and checked against the split
+fingerprint, so embeddings of another split or dataset are refused.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import paths
+from .data.schema import all_subcategories
+from .data.splits import SPLITS, load_posts
+from .features import NUMERIC_COLUMNS, metadata_features
+from .io import load_arrays
+
+MAX_TAGS = 16
+
+
+def load_embedding(profile: str, spec: str, pids, fingerprint: str) -> np.ndarray:
+    """``spec`` is 'file:array', e.g. 'clip:image' -> data/<profile>/emb/clip.npz['image']."""
+    if ":" not in spec:
+        raise ValueError(f"embedding spec {spec!r} must be 'file:array', e.g. 'clip:image'")
+    fname, array = spec.split(":", 1)
+    path = paths.data_dir(profile) / "emb" / f"{fname}.npz"
+    _, arrays, _ = load_arrays(path, expect_fingerprint=fingerprint, pids=pids)
+    if array not in arrays:
+        raise KeyError(f"{path}: no array {array!r}; it has {sorted(arrays)}")
+    return arrays[array].astype(np.float32)
+
+
+def tag_vocabulary(tags_train: pd.Series, max_size: int = 5000, min_count: int = 2) -> dict[str, int]:
+    counts = Counter(t for s in tags_train.fillna("") for t in s.lower().split())
+    kept = [t for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count]
+    return {t: i + 2 for i, t in enumerate(kept[:max_size])}
+
+
+def encode_tags(tags: pd.Series, vocab: dict[str, int], max_len: int = MAX_TAGS) -> np.ndarray:
+    out = np.zeros((len(tags), max_len), dtype=np.int64)
+    for r, s in enumerate(tags.fillna("")):
+        ids = [vocab.get(t, 1) for t in s.lower().split()][:max_len]
+        out[r, :len(ids)] = ids
+    return out
+
+
+def standardise_meta(meta: pd.DataFrame, is_train: np.ndarray) -> np.ndarray:
+    x = meta.to_numpy(dtype=np.float64)
+    missing = np.isnan(x)
+    mu = np.nanmean(x[is_train], axis=0)
+    mu = np.where(np.isnan(mu), 0.0, mu)
+    x = np.where(missing, mu, x)
+    sd = x[is_train].std(axis=0)
+    x = (x - mu) / np.where(sd > 0, sd, 1.0)
+    cols_with_missing = missing[is_train].any(axis=0) | missing.any(axis=0)
+    return np.concatenate([x, missing[:, cols_with_missing].astype(np.float64)], axis=1).astype(np.float32)
+
+
+def build_inputs(profile: str, scheme: str = "random", image_emb: str = "clip:image",
+                 text_emb: str = "minilm:text", use_metadata: bool = True, oof_folds: int = 5,
+                 seed: int = 0):
+    posts, fp = load_posts(profile, scheme)
+    is_train = (posts["split"] == "train").to_numpy()
+    img = load_embedding(profile, image_emb, posts["Pid"], fp)
+    txt = load_embedding(profile, text_emb, posts["Pid"], fp)
+    if use_metadata:
+        meta = standardise_meta(metadata_features(posts, oof_folds, seed)[NUMERIC_COLUMNS], is_train)
+    else:
+        meta = np.zeros((len(posts), 0), dtype=np.float32)
+    train_users = np.sort(posts.loc[is_train, "Uid"].unique())
+    user_ids = {u: i + 1 for i, u in enumerate(train_users)}
+    user = posts["Uid"].map(user_ids).fillna(0).astype(np.int64).to_numpy()
+    cat_ids = {s: i for i, (_, s) in enumerate(all_subcategories())}
+    unknown = sorted(set(posts["subcategory"]) - set(cat_ids))
+    for s in unknown:                      # real SMPD names outside the known 77: appended
+        cat_ids[s] = len(cat_ids)
+    cat = posts["subcategory"].map(cat_ids).astype(np.int64).to_numpy()
+    vocab = tag_vocabulary(posts.loc[is_train, "tags"])
+    tags = encode_tags(posts["tags"], vocab)
+    y = posts["label"].to_numpy(dtype=np.float32)
+
+    data, pids = {}, {}
+    for s in SPLITS:
+        m = (posts["split"] == s).to_numpy()
+        data[s] = {"img": torch.from_numpy(img[m]), "txt": torch.from_numpy(txt[m]),
+                   "meta": torch.from_numpy(meta[m]), "user": torch.from_numpy(user[m]),
+                   "cat": torch.from_numpy(cat[m]), "tags": torch.from_numpy(tags[m]),
+                   "y": torch.from_numpy(y[m]), "idx": torch.arange(int(m.sum()))}
+        pids[s] = posts.loc[m, "Pid"].to_numpy()
+    info = {"fingerprint": fp, "pids": pids, "scheme": scheme,
+            "dims": {"img": img.shape[1], "txt": txt.shape[1], "meta": meta.shape[1]},
+            "n_users": len(train_users) + 1, "n_tags": len(vocab) + 2, "n_cats": len(cat_ids),
+            "unknown_subcategories": unknown, "label_mean": float(y[is_train].mean())}
+    return data, info
