@@ -55,16 +55,16 @@ def fig3(posts: pd.DataFrame, name: str):
 
 
 def label_vs_real(labels, real_quantiles: np.ndarray, name: str):
-    """QQ-style comparison of the label distribution with the real SMPD train marginal."""
+    """The label distribution against the real SMPD train marginal (given by its quantile
+    table): the two CDFs (left) and a QQ plot (right)."""
+    labels = np.asarray(labels, dtype=float)
     qs = np.linspace(0, 1, len(real_quantiles))
-    sim_q = np.quantile(np.asarray(labels, dtype=float), qs)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    sns.kdeplot(np.asarray(labels, dtype=float), ax=axes[0], label=name, fill=True)
-    sns.lineplot(x=real_quantiles[1:], y=np.diff(qs) / np.maximum(np.diff(real_quantiles), 1e-3),
-                 ax=axes[0], label="real SMPD train", color="k", errorbar=None)
-    axes[0].set(xlabel="label", ylabel="density", title="label density")
-    axes[0].set_ylim(0, None)
-    axes[1].plot(real_quantiles, sim_q, ".", ms=3)
+    sns.ecdfplot(labels, ax=axes[0], label=name)
+    axes[0].plot(real_quantiles, qs, "k--", lw=1, label="real SMPD train")
+    axes[0].set(xlabel="label (log-scaled views)", ylabel="CDF", title="label CDF")
+    axes[0].legend(loc="lower right")
+    axes[1].plot(real_quantiles, np.quantile(labels, qs), ".", ms=3)
     lo, hi = float(real_quantiles.min()), float(real_quantiles.max())
     axes[1].plot([lo, hi], [lo, hi], "k--", lw=1)
     axes[1].set(xlabel="real SMPD quantile", ylabel=f"{name} quantile", title="QQ plot")
