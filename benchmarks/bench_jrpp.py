@@ -1,0 +1,168 @@
+"""JRPP benchmark (not part of make test): training throughput, retrieval latency per
+batch (faiss shortlist + MoL rerank vs brute-force MoL over the whole bank), approximate
+index recall@50, peak memory, for synthetic banks of 10k / 100k / 1M posts.
+
+    python benchmarks/bench_jrpp.py [--sizes 10000,100000,1000000] [--out reports/metrics/bench_jrpp.json]
+
+The bank vectors come from a randomly initialised JRPP encoder + MoL towers applied to
+clustered synthetic embeddings (so nearest neighbours have structure, as real embeddings
+do). Above ``--approx-from`` rows the shortlist uses an IVF index whose ``nprobe`` is raised
+until recall@50 against exact search reaches ``--target-recall``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+import torch
+
+from smpp_utils.io import write_json
+from smpp_utils.jrpp import JRPP, JRPPConfig
+from smpp_utils.jrpp.retrieval import build_index, shortlist
+from smpp_utils.jrpp.synthetic import make_synthetic
+from smpp_utils.paths import metrics_dir
+from smpp_utils.trainer import iterate
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(n_train: int, cfg: JRPPConfig, steps: int, batch: int, dims) -> dict:
+    data, info = make_synthetic(n_train, 10, 10, di=dims[0], dt=dims[1], dm=dims[2], n_users=2500, seed=0)
+    torch.manual_seed(0)
+    m = JRPP(info["dims"], info["n_users"], info["label_mean"], cfg, bank=data["train"])
+    opt = torch.optim.Adam(m.parameters(), 1e-4)
+    t0 = time.perf_counter()
+    m.on_epoch_start(0)
+    reindex = time.perf_counter() - t0
+    seen, t0, c0 = 0, time.perf_counter(), time.process_time()
+    for i, b in enumerate(iterate(data["train"], batch, True, torch.Generator().manual_seed(0))):
+        if i >= steps:
+            break
+        loss = m.training_loss(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        seen += len(b["y"])
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"bank": n_train, "batch": batch, "steps": steps, "posts_per_s": seen / wall,
+            "posts_per_cpu_s": seen / cpu, "reindex_s": reindex,
+            "est_epoch_s": n_train / (seen / wall) + reindex}
+
+
+def clustered(n: int, d: int, rng, n_clusters: int = 256) -> torch.Tensor:
+    centers = rng.normal(size=(n_clusters, d)).astype(np.float32)
+    out = np.empty((n, d), np.float32)
+    for s in range(0, n, 200_000):
+        e = min(n, s + 200_000)
+        out[s:e] = centers[rng.integers(0, n_clusters, e - s)] + 0.6 * rng.normal(size=(e - s, d))
+    return torch.from_numpy(out)
+
+
+@torch.no_grad()
+def latency(n: int, cfg: JRPPConfig, queries: int, dims, approx_from: int, target_recall: float,
+            reps: int = 3) -> dict:
+    rng = np.random.default_rng(n)
+    di, dt = dims[0], dims[1]
+    x = clustered(n + queries, di + dt, rng)
+    torch.manual_seed(0)
+    m = JRPP({"img": di, "txt": dt, "meta": 0}, 1, 0.0, JRPPConfig(**{**cfg.__dict__, "use_user": False}))
+    m.eval()
+    def feats(rows):
+        return torch.cat([rows, torch.zeros(len(rows), 0)], 1)
+    t0 = time.perf_counter()
+    xb, vec, rcs, rss = [], [], [], []
+    for s in range(0, n, 65536):
+        h = m.encoder(feats(x[s:min(n, s + 65536)]))
+        rc = m.mol.item_components(h)
+        rcs.append(rc), rss.append(m.mol.item_summary(h))
+        vec.append(m.mol.shortlist_vectors(rc).numpy())
+    rc, rs, vec = torch.cat(rcs), torch.cat(rss), np.concatenate(vec)
+    encode_s = time.perf_counter() - t0
+    xq = m.encoder(feats(x[n:]))
+    qc, qs = m.mol.query_components(xq), m.mol.query_summary(xq)
+    qv = m.mol.shortlist_vectors(qc).numpy()
+    out = {"bank": n, "queries_per_batch": queries, "vector_dim": int(vec.shape[1]),
+           "bank_encode_s": encode_s}
+    t0 = time.perf_counter()
+    flat = build_index(vec, "flat")
+    out["flat_build_s"] = time.perf_counter() - t0
+    exact_ids = shortlist(flat, qv, cfg.shortlist)
+
+    def timed(fn):
+        fn()
+        t = time.perf_counter()
+        for _ in range(reps):
+            r = fn()
+        return (time.perf_counter() - t) / reps * 1000, r
+
+    def two_stage(index):
+        ids = torch.from_numpy(shortlist(index, qv, cfg.shortlist))
+        s, _, _ = m.mol.score(qc, qs, rc[ids], rs[ids])
+        return ids.gather(1, s.topk(cfg.k, 1).indices)
+
+    out["flat_two_stage_ms"], _ = timed(lambda: two_stage(flat))
+    out["flat_shortlist_ms"], _ = timed(lambda: shortlist(flat, qv, cfg.shortlist))
+    out["brute_force_mol_ms"], full = timed(lambda: m.mol.score_bank(qc, qs, rc, rs))
+    best = full.topk(cfg.k, 1).indices
+    _, two = timed(lambda: two_stage(flat))
+    out["two_stage_topk_recall_vs_brute"] = float(np.mean(
+        [len(set(a.tolist()) & set(b.tolist())) / cfg.k for a, b in zip(two, best)]))
+    if n >= approx_from:
+        t0 = time.perf_counter()
+        ivf = build_index(vec, "ivf")
+        out["ivf_build_s"] = time.perf_counter() - t0
+        out["ivf_nlist"] = int(ivf.nlist)
+        for nprobe in (8, 16, 32, 64, 128, 256):
+            ivf.nprobe = nprobe
+            ids = shortlist(ivf, qv, cfg.shortlist)
+            rec = float(np.mean([len(set(a) & set(b)) / 50 for a, b in zip(ids[:, :50], exact_ids[:, :50])]))
+            if rec >= target_recall:
+                break
+        out.update({"ivf_nprobe": nprobe, "ivf_recall_at_50": rec})
+        out["ivf_shortlist_ms"], _ = timed(lambda: shortlist(ivf, qv, cfg.shortlist))
+        out["ivf_two_stage_ms"], _ = timed(lambda: two_stage(ivf))
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--out", default=str(metrics_dir("default") / "bench_jrpp.json"))
+    ap.add_argument("--queries", type=int, default=64, help="queries per latency batch")
+    ap.add_argument("--train-bank", type=int, default=16000)
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--approx-from", type=int, default=500_000)
+    ap.add_argument("--target-recall", type=float, default=0.95)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    tracemalloc.start()
+    train_cfg = JRPPConfig()          # default-profile model dimensions
+    bench_cfg = JRPPConfig(proj_dim=128, n_mol=8, mol_dim=32, shortlist=100, k=50)
+    res = {"device": str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
+           "threads": a.threads, "train_model": train_cfg.__dict__, "retrieval_model": bench_cfg.__dict__}
+    res["train"] = throughput(a.train_bank, train_cfg, a.steps, 512, (512, 384, 20))
+    if torch.cuda.is_available():
+        res["train"]["cuda_max_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print(res["train"])
+    res["retrieval"] = []
+    for n in [int(s) for s in a.sizes.split(",") if s.strip()]:
+        r = latency(n, bench_cfg, a.queries, (64, 64), a.approx_from, a.target_recall)
+        print(r)
+        res["retrieval"].append(r)
+    res["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    res["peak_rss_mb"] = peak_rss_mb()
+    write_json(a.out, res)
+    print("wrote", a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
