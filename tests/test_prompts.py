@@ -1,0 +1,223 @@
+"""Paper A stage 1: prompt learner, cross-modal projection, CLIPFT export, direct regression.
+Runs on a micro CLIP (a 1-layer variant of smpp-vit-tiny, random init, so the suite stays
+fast on 2 CPU cores) and random prototypes; the tower plumbing is also checked on
+smpp-vit-tiny itself."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from smpp_utils import direct, prompts
+from smpp_utils.io import load_arrays, read_parquet
+
+K, C, D, DT = 77, 11, 64, 384
+IMG = 32
+MICRO = {"embed_dim": D,
+         "vision_cfg": {"image_size": IMG, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+         "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _register_configs(tmp_path_factory):
+    import json
+
+    import open_clip
+
+    from smpp_utils.encoders import register_project_models
+    register_project_models()
+    d = tmp_path_factory.mktemp("clipcfg")
+    (d / "smpp-test-micro.json").write_text(json.dumps(MICRO))
+    open_clip.add_model_config(d)
+
+
+def _clip(seed=0, name="smpp-test-micro"):
+    import open_clip
+    torch.manual_seed(seed)
+    return open_clip.create_model(name), open_clip.get_tokenizer(name)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return prompts.random_bank(K, C, D, DT, seed=1)
+
+
+def _model(bank, freeze=False, seed=0, **kw):
+    clip, tok = _clip(seed)
+    return prompts.PromptCLIP(clip, tok, bank, global_ctx=16, local_ctx=8, attn_heads=4,
+                              freeze_backbone=freeze, **kw)
+
+
+def _batch(n=8, seed=0, tok=None):
+    g = torch.Generator().manual_seed(seed)
+    b = {"images": torch.randn(n, 3, IMG, IMG, generator=g),
+         "label": torch.randint(0, K, (n,), generator=g)}
+    if tok is not None:
+        b["text"] = tok([f"post {i} tag{i % 3}" for i in range(n)])
+    return b
+
+
+@pytest.mark.parametrize("name", ["smpp-vit-tiny", "smpp-test-micro"])
+def test_text_and_image_paths_match_open_clip(name):
+    """Driving the towers with embeddings gives open_clip's own features (EOT pooling)."""
+    clip, tok = _clip(name=name)
+    dim = clip.visual.output_dim
+    size = clip.visual.image_size[0]
+    clip.eval()
+    toks = tok(["a photo of cats", "good morning sunshine"])
+    with torch.no_grad():
+        emb = clip.token_embedding(toks)
+        out = prompts.text_tower_tokens(clip, emb)
+        ours = out[torch.arange(2), toks.argmax(-1)]
+        torch.testing.assert_close(ours, clip.encode_text(toks), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(prompts.encode_text_trimmed(clip, toks), clip.encode_text(toks),
+                                   rtol=1e-4, atol=1e-5)
+        imgs = torch.randn(3, 3, size, size)
+        pooled, tokens = prompts.image_tower_tokens(clip, imgs)
+        clip.visual.output_tokens = False
+        torch.testing.assert_close(pooled, clip.encode_image(imgs), rtol=1e-4, atol=1e-5)
+    assert tokens.shape == (3, prompts.num_patches(clip), dim)
+
+
+def test_shapes(bank):
+    m = _model(bank).eval()
+    b = _batch(5)
+    with torch.no_grad():
+        out = m(b["images"])
+        x, patches = m.encode_images(b["images"])
+        local = m.local_scores(patches, m.class_text_local())
+        enh_label = m.enhance(x, b["label"])
+    for k in ("logits_global", "logits_local", "logits_enh", "logits"):
+        assert out[k].shape == (5, K), k
+    for k in ("image", "global", "local", "enhanced"):
+        assert out[k].shape == (5, D), k
+    assert local.shape == (5, K) and local.abs().max() <= 1 + 1e-5   # weighted cosines
+    assert enh_label.shape == (5, D)
+    assert not torch.allclose(enh_label, out["enhanced"])   # own-class vs soft prototypes
+    assert m.class_text_global().shape == (K, D)
+    assert torch.allclose(m.spatial_weights().sum(), torch.tensor(1.0))
+
+
+def test_frozen_backbone_gets_no_gradient(bank):
+    m = _model(bank, freeze=True)
+    clip, tok = _clip()
+    parts = m.loss_parts(_batch(6, tok=tok))
+    assert "contrastive" not in parts            # no trainable input with a frozen backbone
+    parts["total"].backward()
+    for name, p in m.clip.named_parameters():
+        assert p.grad is None, name
+    learnable = ["ctx_global", "ctx_local", "spatial", "type_embed", "head.weight",
+                 "attn.in_proj_weight", "attn.out_proj.weight", "proj_t.weight"]
+    named = dict(m.named_parameters())
+    for name in learnable:
+        g = named[name].grad
+        assert g is not None and g.abs().sum() > 0, name
+    assert {n for n, p in named.items() if p.requires_grad} \
+        == {n for n in named if not n.startswith("clip.")}
+
+
+def test_loss_falls_on_fixed_batch(bank):
+    m = _model(bank)
+    _, tok = _clip()
+    b = _batch(16, seed=3, tok=tok)
+    ib = prompts.ImageBank.from_tensor(b["images"])
+    rows = {"label": b["label"], "text": b["text"]}
+    hist = prompts.fit_loop(m, ib, rows, np.arange(16), epochs=20, lr=1e-3, weight_decay=1e-5,
+                            batch_size=16, device=torch.device("cpu"), seed=0, progress=False)
+    assert len(hist.loss) == 20 and all(math.isfinite(v) for v in hist.loss)
+    assert hist.loss[-1] < 0.6 * hist.loss[0], hist.loss
+    assert set(hist.parts[0]) == {"global", "local", "contrastive", "total"}
+
+
+def _train_and_extract(bank, seed, n=12):
+    m = _model(bank, seed=seed)
+    _, tok = _clip()
+    b = _batch(n, seed=5, tok=tok)
+    ib = prompts.ImageBank.from_tensor(b["images"])
+    prompts.fit_loop(m, ib, {"label": b["label"], "text": b["text"]}, np.arange(n), epochs=2,
+                     lr=1e-3, weight_decay=1e-5, batch_size=6, device=torch.device("cpu"),
+                     seed=seed, progress=False)
+    return m, ib, b
+
+
+def test_export_aligned_and_deterministic(bank, tmp_path):
+    m1, ib, b = _train_and_extract(bank, seed=4)
+    m2, _, _ = _train_and_extract(bank, seed=4)
+    a1 = prompts.extract(m1, ib, b["text"], b["label"].numpy(), batch_size=5, progress=False)
+    a2 = prompts.extract(m2, ib, b["text"], b["label"].numpy(), batch_size=5, progress=False)
+    for k in prompts.FEATURE_BLOCKS + ("cls_loss",):
+        np.testing.assert_array_equal(a1[k], a2[k], err_msg=k)
+    # order follows idx: a permuted extraction is the permutation of the full one
+    perm = np.random.default_rng(0).permutation(12)
+    ap = prompts.extract(m1, ib, b["text"], b["label"].numpy(), idx=perm, batch_size=5, progress=False)
+    np.testing.assert_allclose(ap["enhanced"], a1["enhanced"][perm], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a1["probs"].sum(1), 1, rtol=1e-5)
+    F = prompts.clipft_matrix(a1)
+    assert F.shape == (12, 5 * D + K)
+    pids = np.arange(100, 112)[::-1]                       # any Pid order is kept
+    path = tmp_path / "clipft.npz"
+    prompts.export_clipft(path, pids, a1, "fp123")
+    got_pids, arrays, meta = load_arrays(path, expect_fingerprint="fp123", pids=pids[::-1])
+    np.testing.assert_array_equal(arrays["enhanced"], a1["enhanced"][::-1])
+    assert meta["blocks"] == list(prompts.FEATURE_BLOCKS) and arrays["cls_loss"].shape == (12,)
+    with pytest.raises(ValueError, match="11 Pids"):
+        prompts.export_clipft(tmp_path / "bad.npz", pids[:11], a1, "fp123")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_unseen_class_handling(bank):
+    labels = bank.labels(["class0", "class76", "Never-Seen"])
+    np.testing.assert_array_equal(labels, [0, 76, -1])
+    probs = np.zeros((3, K))
+    probs[0, 0] = probs[1, 5] = probs[2, 3] = 1.0
+    assert prompts.topk_accuracy(probs, labels, 1) == pytest.approx(1 / 3)   # unseen = miss
+    metrics, table = prompts.accuracy_report(
+        probs, labels, np.array(["test"] * 3), np.array(["cat0", "cat1", "cat2"]),
+        seen_train={"class0"}, class_names=bank.class_names)
+    assert metrics["n_unseen_test"] == 1 and metrics["n_no_train_posts_test"] == 1
+    assert metrics["test_top1"] == pytest.approx(1 / 3)
+    assert list(table["category"]) == ["cat0", "cat1", "cat2", "all"]
+    # unseen posts get CE to the uniform distribution (>= log K); training refuses them
+    m = _model(bank).eval()
+    _, tok = _clip()
+    b = _batch(3, tok=tok)
+    ib = prompts.ImageBank.from_tensor(b["images"])
+    a = prompts.extract(m, ib, b["text"], labels, progress=False)
+    assert a["cls_loss"][2] >= math.log(K) - 1e-4
+    assert a["cls_loss"][0] == pytest.approx(-math.log(a["probs"][0, 0]), rel=1e-4)
+    with pytest.raises(ValueError, match="known classes"):
+        m.enhance(torch.randn(3, D), torch.as_tensor(labels))
+
+
+def test_bank_validation():
+    with pytest.raises(ValueError, match="rows"):
+        prompts.PrototypeBank(["a", "b"], ["c"], [0, 0], np.zeros((3, 4)), np.zeros((2, 4)),
+                              np.zeros((1, 4)), np.zeros((1, 4)))
+
+
+def test_direct_regression_roundtrip(tmp_path):
+    clip, tok = _clip(seed=2)
+    n = 10
+    imgs = torch.randn(n, 3, IMG, IMG)
+    text = tok([f"t{i}" for i in range(n)])
+    y = np.linspace(1, 10, n).astype(np.float32)
+    ib = prompts.ImageBank.from_tensor(imgs)
+    model, hist = direct.train_direct(clip, ib, text, y, np.arange(6), np.arange(6, 10), epochs=2,
+                                      lr=1e-3, weight_decay=1e-5, batch_size=4,
+                                      device=torch.device("cpu"), seed=0, progress=False)
+    assert len(hist["val_mse"]) == 2 and hist["best_epoch"] in (0, 1)
+    pred = direct.predict_direct(model, ib, text, np.arange(6, 10))
+    assert pred.shape == (4,) and np.isfinite(pred).all()
+    assert np.mean((pred - y[6:]) ** 2) == pytest.approx(min(hist["val_mse"]), rel=1e-4)
+    path = tmp_path / "direct_regression.parquet"
+    df = direct.write_direct_predictions(path, np.arange(6, 10), ["val", "val", "test", "test"], pred, "fp")
+    back, meta = read_parquet(path, expect_fingerprint="fp")
+    assert list(back.columns) == ["Pid", "split", "y_pred"] and meta["fingerprint"] == "fp"
+    m = direct.direct_metrics(df, pd.Series(y, index=np.arange(n)))
+    assert {"direct_val_mse", "direct_test_src"} <= set(m)
+    with pytest.raises(ValueError, match="3 predictions"):
+        direct.write_direct_predictions(tmp_path / "x.parquet", np.arange(4), ["val"] * 4, pred[:3], "fp")
