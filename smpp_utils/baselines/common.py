@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from types import SimpleNamespace
 
@@ -69,7 +71,8 @@ def pca_blocks(data: dict, key: str, n_comp: int, seed: int) -> dict[str, np.nda
         return {s: np.zeros((len(x[s]), 0), np.float32) for s in SPLITS}
     k = max(1, min(n_comp, d, len(x["train"]) - 1))
     sc = StandardScaler().fit(x["train"])
-    pca = PCA(k, svd_solver="randomized" if k < d else "full", random_state=seed).fit(sc.transform(x["train"]))
+    solver = "randomized" if k < d else "full"
+    pca = PCA(k, svd_solver=solver, random_state=seed).fit(sc.transform(x["train"]))
     return {s: pca.transform(sc.transform(x[s])).astype(np.float32) for s in SPLITS}
 
 
@@ -169,12 +172,36 @@ def seeded(seed: int) -> None:
 
 
 class Timer:
+    """Wall time of a ``with`` block, run under ``cpu_threads`` (see there)."""
+
     def __enter__(self):
+        self._limits = cpu_threads()
+        self._limits.__enter__()
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
+        self._limits.__exit__(*exc)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None = None):
+    """Limit torch, BLAS and OpenMP pools (faiss, LightGBM) to ``n`` threads inside the block
+    (default ``$SMPP_BASELINE_THREADS`` or 1), restoring them afterwards. The baselines are small
+    (batches of a few hundred rows, <= 512 wide): extra CPU threads gain little there, while
+    oversubscribed OpenMP pools stall badly on a shared host (measured 20x on 2 busy cores).
+    A fixed count also keeps CPU results identical across machines; CUDA work is unaffected."""
+    from threadpoolctl import threadpool_limits
+
+    n = int(n or os.environ.get("SMPP_BASELINE_THREADS", "1"))
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        torch.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------- retrieval
@@ -233,6 +260,27 @@ def retrieve_all(bank, queries: dict, k: int) -> tuple[dict, dict]:
     return ids, sims
 
 
+def bank_codes(d: dict, keys=("img",), k: int = 64) -> torch.Tensor:
+    """Train-PCA (``k`` components, fixed random state) of the standardised ``keys`` of the
+    train bank: the compact content code that retrieval baselines attach to a neighbour."""
+    from sklearn.decomposition import PCA
+
+    x = torch.cat([d["train"][key].float() for key in keys], 1).numpy()
+    k = max(1, min(k, x.shape[1], len(x) - 1))
+    z = PCA(k, svd_solver="randomized" if k < min(x.shape) else "full", random_state=0).fit_transform(x)
+    return torch.from_numpy((z / max(float(z[:, 0].std()), 1e-6)).astype(np.float32))
+
+
+class Bank(nn.Module):
+    """The train bank as non-persistent buffers (moved with the model, not checkpointed):
+    ``code`` [n_train, k] content codes and ``y`` the standardised train labels."""
+
+    def __init__(self, code: torch.Tensor, y: torch.Tensor, y_mean: float, y_std: float):
+        super().__init__()
+        self.register_buffer("code", code.float().clone(), persistent=False)
+        self.register_buffer("y", ((y.float() - y_mean) / y_std).clone(), persistent=False)
+
+
 def with_neighbours(data: dict, ids: dict, sims: dict, name: str = "nbr") -> dict:
     out = {s: dict(data[s]) for s in SPLITS}
     for s in SPLITS:
@@ -286,6 +334,32 @@ def make_synthetic(n_train: int = 600, n_val: int = 150, n_test: int = 150, di: 
 
 
 def default_cfg(**kw) -> SimpleNamespace:
-    base = dict(seed=0, lr=1e-3, batch_size=128, epochs=20, patience=5)
-    base.update(kw)
+    base = {"seed": 0, "lr": 1e-3, "batch_size": 128, "epochs": 20, "patience": 5, **kw}
     return SimpleNamespace(**base)
+
+
+def run_neural(data: dict, info: dict, seed: int, cfg, build, prepare=None,
+               need=("img", "txt", "meta", "y", "cat")) -> dict:
+    """Shared ``run`` of the neural baselines: standardise the embeddings (train statistics),
+    optionally ``prepare(std_data, raw_data) -> data`` (e.g. fixed retrieval on the raw
+    frozen embeddings, neighbour ids added to the standardised splits), seed, ``build(data, info,
+    y_mean, y_std) -> Regressor``, train with the shared trainer, predict val/test."""
+    check_inputs(data, need)
+    for k in ("img", "txt"):
+        if k in need and data["train"][k].shape[1] == 0:
+            raise NotRun(f"needs {k} features; the {k} embedding has dimension 0")
+    with Timer() as t:
+        d = standardised(data)
+        if prepare is not None:
+            d = prepare(d, data)
+        seeded(seed)
+        y_mean, y_std = label_stats(d, info)
+        model = build(d, info, y_mean, y_std)
+        out = fit_predict(model, d, cfg, seed)
+    out["seconds"] = t.seconds
+    return out
+
+
+def n_cats_of(data: dict, info: dict | None) -> int:
+    n = int(info.get("n_cats", 0)) if info else 0
+    return max(n, 1 + max(int(data[s]["cat"].max()) for s in SPLITS if len(data[s]["cat"])))
