@@ -40,6 +40,7 @@ def run(stage: str, profile: str | None = None) -> None:
     out_dir = paths.reports_dir(profile) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["SMPP_PROFILE"] = profile
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # see Makefile: GBDTs next to torch
     pm.execute_notebook(
         str(paths.ROOT / "notebooks" / f"{name}.ipynb"),
         str(out_dir / f"{name}.ipynb"),
