@@ -83,12 +83,15 @@ def predict(model, data: dict, batch_size: int = 2048, device=None) -> np.ndarra
 
 class Trainer:
     def __init__(self, model: torch.nn.Module, cfg: TrainConfig, ckpt_dir: str | Path | None = None,
-                 progress: bool = True):
+                 progress: bool = True, run_key: str = ""):
+        """``run_key`` identifies the run (config, data fingerprint...): a ``last.pt`` written
+        under another key is stale and is ignored instead of resumed."""
         self.cfg = cfg
         self.device = get_device(cfg.device)
         self.model = model.to(self.device)
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
         self.progress = progress
+        self.run_key = run_key
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.history = History()
         self.epoch = 0
@@ -101,7 +104,7 @@ class Trainer:
                 "epoch": self.epoch, "history": asdict(self.history),
                 "bad_epochs": self._bad_epochs, "best_state": self._best_state,
                 "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-                "cfg": asdict(self.cfg)}
+                "cfg": asdict(self.cfg), "run_key": self.run_key}
 
     def save(self, name: str) -> None:
         if self.ckpt_dir is None:
@@ -116,6 +119,10 @@ class Trainer:
         if self.ckpt_dir is None or not (self.ckpt_dir / "last.pt").is_file():
             return False
         st = torch.load(self.ckpt_dir / "last.pt", map_location=self.device, weights_only=False)
+        if st.get("run_key", "") != self.run_key or st.get("cfg") != asdict(self.cfg):
+            print(f"{self.ckpt_dir / 'last.pt'}: written by another run (config or data differ); "
+                  "starting from scratch")
+            return False
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         self.epoch = st["epoch"]

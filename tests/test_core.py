@@ -195,3 +195,12 @@ def test_trainer_learns_and_early_stops(tmp_path):
     model, h2 = trainer.fit(_Lin(), _data(256, 0), _data(64, 1),
                             trainer.TrainConfig(epochs=30, lr=0.05, batch_size=32, seed=0), progress=False)
     assert h2.best_val_mse < 0.05
+
+
+def test_trainer_ignores_a_stale_checkpoint(tmp_path):
+    cfg = trainer.TrainConfig(epochs=2, lr=0.05, batch_size=16, seed=1)
+    trainer.Trainer(_Lin(), cfg, tmp_path, progress=False, run_key="data-A").fit(_data(32, 0), _data(16, 1))
+    other = trainer.Trainer(_Lin(), cfg, tmp_path, progress=False, run_key="data-B")
+    assert other.try_resume() is False and other.epoch == 0
+    same = trainer.Trainer(_Lin(), cfg, tmp_path, progress=False, run_key="data-A")
+    assert same.try_resume() is True and same.epoch == 2

@@ -4,6 +4,7 @@ to read next to the notebook cell that calls it."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -45,7 +46,9 @@ def train_jrpp(data: dict, info: dict, cfg, seed: int, ckpt_dir=None, progress: 
     torch.manual_seed(seed)
     model = JRPP(info["dims"], info["n_users"], info["label_mean"],
                  JRPPConfig.from_cfg(cfg, **overrides), bank=data["train"])
-    tr = Trainer(model, train_config(cfg, seed), ckpt_dir, progress)
+    run_key = json.dumps({"fingerprint": info["fingerprint"], "cfg": vars(cfg), "seed": seed,
+                          "overrides": overrides}, sort_keys=True, default=str)
+    tr = Trainer(model, train_config(cfg, seed), ckpt_dir, progress, run_key=run_key)
     hist = tr.fit(data["train"], data["val"])
     return tr.model, hist
 
@@ -64,7 +67,7 @@ def predict_splits(model, data: dict, cfg, seed: int, tta: bool = True) -> dict:
 def write_predictions(profile: str, name: str, info: dict, preds: dict) -> None:
     frames = [pd.DataFrame({"Pid": info["pids"][s], "split": s, **preds[s]}) for s in preds]
     write_parquet(pd.concat(frames, ignore_index=True),
-                  paths.data_dir(profile) / "predictions" / f"{name}.parquet",
+                  paths.data_dir(profile) / "predictions" / "jrpp" / f"{name}.parquet",
                   {"fingerprint": info["fingerprint"], "model": name})
 
 
