@@ -611,10 +611,10 @@ def load_backbone(profile: str, device=None):
     from .encoders import clip_checkpoint_path, create_clip
 
     sec = config.section("prototypes", profile)
-    ckpt = clip_checkpoint_path(profile, sec.get("clip_pretrained", ""))
+    ckpt = clip_checkpoint_path(profile)
     if not Path(ckpt).is_file():
         raise FileNotFoundError(f"{ckpt}: missing CLIP checkpoint - run the prototypes stage (02) "
-                                "or set prototypes.clip_pretrained to a local file")
+                                "first")
     model, preprocess, tokenizer = create_clip(sec["clip_model"], ckpt, device)
     return model, preprocess, tokenizer, {"clip_model": sec["clip_model"], "checkpoint": str(ckpt)}
 

@@ -91,17 +91,21 @@ def run_jrpp(data: dict, info: dict, cfg, profile: str) -> dict:
     return {"rows": rows}
 
 
-def run_baselines(data: dict, info: dict, cfg) -> dict:
-    """{name: list of per-seed test metrics, or the reason it was not run}; seconds too."""
-    try:
-        from ..baselines import REGISTRY, NotRun
-    except ImportError as e:
-        return {"results": {}, "seconds": {}, "error": f"smpp_utils.baselines unavailable: {e}"}
+def run_baselines(data: dict, info: dict, cfg, profile: str | None = None) -> dict:
+    """{name: list of per-seed test metrics, or the reason it was not run}; seconds too.
+
+    With ``profile``, the val/test predictions of every baseline are written per seed to
+    ``data/<profile>/predictions/jrpp/baselines_seed{i}.parquet`` (one column per model),
+    for the tail analysis (notebook 07).
+    """
+    from ..baselines import REGISTRY, NotRun
+
     if str(cfg.baselines).lower() in ("none", "", "false"):
         return {"results": {n: "disabled (baselines knob)" for n in REGISTRY}, "seconds": {}}
     wanted = list(REGISTRY) if str(cfg.baselines).lower() == "all" else \
         [b.strip() for b in str(cfg.baselines).split(",") if b.strip()]
     results, secs = {}, {}
+    preds = {i: {s: {} for s in EVAL_SPLITS} for i in range(len(seeds(cfg)))}
     y = data["test"]["y"].numpy()
     for name in wanted:
         if name not in REGISTRY:
@@ -109,15 +113,21 @@ def run_baselines(data: dict, info: dict, cfg) -> dict:
             continue
         per = []
         try:
-            for seed in seeds(cfg):
+            for i, seed in enumerate(seeds(cfg)):
                 out = REGISTRY[name](data, info, seed, cfg)
                 per.append(regression_metrics(y, out["test"]))
                 secs[name] = secs.get(name, 0.0) + float(out.get("seconds", 0.0))
+                for s in EVAL_SPLITS:
+                    preds[i][s][name] = np.asarray(out[s], dtype=float)
             results[name] = per
         except NotRun as e:
             results[name] = str(e)
         print(f"{name:8s}", "not run: " + results[name] if isinstance(results[name], str) else
               " ".join(f"{k}={v:.4f}" for k, v in summarize_seeds(per).items() if k.endswith("mean")))
+    if profile is not None:
+        for i, per_split in preds.items():
+            if any(per_split[s] for s in EVAL_SPLITS):
+                write_predictions(profile, f"baselines_seed{i}", info, per_split)
     return {"results": results, "seconds": secs}
 
 
