@@ -21,6 +21,7 @@ STAGES = {
     "finetune": "03_prompt_finetune",
     "jrpp": "04_jrpp",
     "boosting": "05_boosting",
+    "ablations": "06_ablations",
     "tail": "07_tail_analysis",
 }
 
