@@ -27,6 +27,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --progress-bar off -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(VENV)/bin/dvc config --local core.analytics false 2>/dev/null || true
+	$(VENV)/bin/nbstripout --install 2>/dev/null || true   # strip outputs on commit (git filter)
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,0 +1,40 @@
+"""House rules for the notebooks: committed without outputs, kernel python3, exactly one
+``parameters`` cell whose names are exactly the knobs DVC passes for the stage."""
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from smpp_utils import config
+from smpp_utils.pipeline import STAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name}: outputs committed"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_parameters_cell_matches_params_yaml(stage):
+    nb = nbformat.read(ROOT / "notebooks" / f"{STAGES[stage]}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = {}
+    for node in ast.parse(cell.source).body:
+        assert isinstance(node, ast.Assign), f"{stage}: only plain assignments in the parameters cell"
+        names[node.targets[0].id] = ast.literal_eval(node.value)
+    params = config.load_params()
+    for profile in config.PROFILES:
+        expected = {"profile", "seed", *config.section(stage, profile, params)}
+        assert set(names) == expected, f"{stage}: parameters cell vs params.yaml {profile}.{stage}"
+    assert all(v is None for v in names.values()), f"{stage}: parameters must default to None"
