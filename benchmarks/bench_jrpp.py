@@ -76,7 +76,7 @@ def latency(n: int, cfg: JRPPConfig, queries: int, dims, approx_from: int, targe
     def feats(rows):
         return torch.cat([rows, torch.zeros(len(rows), 0)], 1)
     t0 = time.perf_counter()
-    xb, vec, rcs, rss = [], [], [], []
+    vec, rcs, rss = [], [], []
     for s in range(0, n, 65536):
         h = m.encoder(feats(x[s:min(n, s + 65536)]))
         rc = m.mol.item_components(h)

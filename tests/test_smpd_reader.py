@@ -16,8 +16,7 @@ from smpp_utils import io as sio
 from smpp_utils.data import smpd
 from smpp_utils.data.schema import CANONICAL_COLUMNS
 
-sys.path.insert(0, str(Path(__file__).parent))
-from smpd_fixture import POSTDATE0, TEST_PID0, TRAIN_PID0, write_smpd_fixture  # noqa: E402
+from smpd_fixture import POSTDATE0, TEST_PID0, TRAIN_PID0, write_smpd_fixture  # tests/ is on sys.path (pytest rootdir)
 
 REPO = Path(__file__).resolve().parents[1]
 
