@@ -20,12 +20,12 @@ import tracemalloc
 import numpy as np
 import torch
 
-from smpp_utils.io import write_json
+from smpp_utils.core.io import write_json
 from smpp_utils.jrpp import JRPP, JRPPConfig
 from smpp_utils.jrpp.retrieval import build_index, shortlist
 from smpp_utils.jrpp.synthetic import make_synthetic
-from smpp_utils.paths import metrics_dir
-from smpp_utils.trainer import iterate
+from smpp_utils.core.paths import metrics_dir
+from smpp_utils.core.trainer import iterate
 
 
 def peak_rss_mb() -> float:

@@ -1,4 +1,4 @@
-"""Paper A stage 2 (smpp_utils.boosting) on small synthetic frames."""
+"""Paper A stage 2 (smpp_utils.paper_a.boosting) on small synthetic frames."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smpp_utils import boosting as B
+from smpp_utils.paper_a import boosting as B
 
 CFG = SimpleNamespace(lgbm_estimators=40, lgbm_lr=0.1, lgbm_leaves=7,
                       cat_iterations=40, cat_depth=3, cat_lr=0.2)
@@ -176,7 +176,7 @@ def test_missing_input_names_file_and_stage(tmp_path, monkeypatch):
 
 
 def test_direct_regression_results_scores_test_rows(tmp_path, monkeypatch):
-    from smpp_utils.io import FingerprintMismatch, write_parquet
+    from smpp_utils.core.io import FingerprintMismatch, write_parquet
     monkeypatch.setattr(B.paths, "data_dir", lambda p: tmp_path / p)
     posts = pd.DataFrame({"Pid": [1, 2, 3, 4, 5], "label": [1.0, 2.0, 3.0, 4.0, 5.0],
                           "split": ["train", "test", "test", "val", "test"]})

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from smpp_utils import config, io, metrics, trainer
+from smpp_utils.core import config, io, metrics, trainer
 from smpp_utils.data import splits
-from smpp_utils.features import metadata_features, oof_user_mean
+from smpp_utils.data.features import metadata_features, oof_user_mean
 
 
 # ----------------------------------------------------------------------------- config

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from smpp_utils import encoders as E
+from smpp_utils.embed import encoders as E
 
 MODEL = "smpp-vit-tiny"
 

@@ -16,7 +16,7 @@ from smpp_utils.jrpp.mol import MixtureOfLogits
 from smpp_utils.jrpp.retrieval import build_index, shortlist
 from smpp_utils.jrpp.synthetic import make_synthetic
 from smpp_utils.jrpp.tta import combine, tta_weights
-from smpp_utils.trainer import TrainConfig, Trainer, predict
+from smpp_utils.core.trainer import TrainConfig, Trainer, predict
 
 torch.set_num_threads(1)
 SMALL = dict(proj_dim=32, n_mol=4, mol_dim=16, shortlist=12, k=6, n_layers=1, n_heads=2, d_model=16)
@@ -224,7 +224,7 @@ def _package(tmp_path, fmt):
 
 
 def test_convert_package(tmp_path):
-    from smpp_utils.io import load_arrays, read_parquet
+    from smpp_utils.core.io import load_arrays, read_parquet
     from smpp_utils.jrpp.convert import convert, main
 
     pkl = _package(tmp_path, "pkl")

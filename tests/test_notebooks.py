@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from smpp_utils import config
-from smpp_utils.pipeline import STAGES
+from smpp_utils.core import config
+from smpp_utils.core.pipeline import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from smpp_utils import direct, prompts
-from smpp_utils.io import load_arrays, read_parquet
+from smpp_utils.paper_a import direct, prompts
+from smpp_utils.core.io import load_arrays, read_parquet
 
 K, C, D, DT = 77, 11, 64, 384
 IMG = 32
@@ -28,7 +28,7 @@ def _register_configs(tmp_path_factory):
 
     import open_clip
 
-    from smpp_utils.encoders import register_project_models
+    from smpp_utils.embed.encoders import register_project_models
     register_project_models()
     d = tmp_path_factory.mktemp("clipcfg")
     (d / "smpp-test-micro.json").write_text(json.dumps(MICRO))

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smpp_utils import prototypes as P
-from smpp_utils.io import FingerprintMismatch
+from smpp_utils.paper_a import prototypes as P
+from smpp_utils.core.io import FingerprintMismatch
 
 
 def _train(seed=0):

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from smpp_utils import io as sio
+from smpp_utils.core import io as sio
 from smpp_utils.data import smpd
 from smpp_utils.data.schema import CANONICAL_COLUMNS
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smpp_utils import tail
+from smpp_utils.analysis import tail
 
 
 def test_top_mask_takes_the_highest_labels():

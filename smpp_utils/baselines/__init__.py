@@ -1,5 +1,5 @@
 """The 12 baselines of JRPP Table 2, in the table's order, on the shared model inputs of
-``smpp_utils.inputs.build_inputs``.
+``smpp_utils.data.inputs.build_inputs``.
 
 Every entry is ``run(data, info, seed, cfg) -> {"val": ndarray, "test": ndarray,
 "seconds": float}`` (predictions on the label scale, row-aligned with ``data['val']`` and

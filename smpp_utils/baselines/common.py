@@ -3,7 +3,7 @@
 * feature helpers for the tree/kernel baselines (train-fitted standardisation and PCA),
 * ``Regressor``: a torch base class that predicts on the label scale but trains on the
   standardised label (so every neural baseline starts at the train mean, whatever ``lr``),
-* ``fit_predict``: the one shared trainer (``smpp_utils.trainer``) with seeded settings from
+* ``fit_predict``: the one shared trainer (``smpp_utils.core.trainer``) with seeded settings from
   the ``jrpp`` section of params.yaml,
 * ``CosineRetriever``: a FIXED cosine nearest-neighbour index (faiss ``IndexFlatIP`` over
   L2-normalised vectors, GPU when faiss sees one) over the train bank; a train query never
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..trainer import TrainConfig, Trainer, predict
+from ..core.trainer import TrainConfig, Trainer, predict
 
 SPLITS = ("train", "val", "test")
 
@@ -166,7 +166,7 @@ def fit_predict(model: Regressor, data: dict, cfg, seed: int) -> dict:
 
 def seeded(seed: int) -> None:
     """Seed the RNGs before a model is built (weight init is then reproducible)."""
-    from ..device import seed_everything
+    from ..core.device import seed_everything
 
     seed_everything(int(seed))
 
@@ -293,7 +293,7 @@ def with_neighbours(data: dict, ids: dict, sims: dict, name: str = "nbr") -> dic
 def make_synthetic(n_train: int = 600, n_val: int = 150, n_test: int = 150, di: int = 16,
                    dt: int = 24, dm: int = 6, n_users: int = 40, n_cats: int = 5,
                    n_tags: int = 30, max_tags: int = 8, noise: float = 0.3, seed: int = 0):
-    """Inputs shaped like ``smpp_utils.inputs.build_inputs`` with a strong, learnable signal:
+    """Inputs shaped like ``smpp_utils.data.inputs.build_inputs`` with a strong, learnable signal:
     y = 5 + 1.5*<img, w_i> + <txt, w_t> + 0.5*meta[:,0] + user effect + category effect + noise.
     Images of one category share a centre so neighbours carry label information."""
     g = np.random.default_rng(seed)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import paths
-from ..io import read_parquet_meta, write_parquet
+from ..core import paths
+from ..core.io import read_parquet_meta, write_parquet
 from . import smpd
 from .splits import load_posts, make_splits, write_splits  # noqa: F401 (re-export)
 
@@ -84,10 +84,25 @@ def data_source(profile: str) -> str:
     return read_parquet_meta(paths.data_dir(profile) / "posts.parquet").get("source", "unknown")
 
 
+def read_oracle(profile: str) -> dict | None:
+    """The simulator's oracle ceiling {mse, mae, src} that this profile's data stage wrote
+    (None on real SMPD). Refuses a data.json of another profile or of other data."""
+    path = paths.metrics_dir(profile) / "data.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing - written by stage data (notebooks/01_data.ipynb)")
+    metrics = json.loads(path.read_text())
+    posts_fp = read_parquet_meta(paths.data_dir(profile) / "posts.parquet").get("fingerprint")
+    if metrics.get("data_fingerprint") != posts_fp:
+        raise ValueError(f"{path}: written for data {metrics.get('data_fingerprint')!r}, but "
+                         f"{paths.data_dir(profile) / 'posts.parquet'} is {posts_fp!r}; rerun stage data")
+    oracle = metrics.get("oracle")
+    return {k: float(oracle[k]) for k in ("mse", "mae", "src")} if oracle else None
+
+
 def oracle_metrics(cfg, posts: pd.DataFrame, split: str = "test") -> dict:
     """Oracle ceiling on ``split``: metrics of E[label | noise-free score] (SMPD-Sim only),
     computed from the simulator's sidecar file that no model reads."""
-    from ..dataset_report import oracle_on_split
+    from .report import oracle_on_split
     from .sim import oracle_predictions
 
     latent = pd.read_csv(raw_root(cfg) / "sim_latent.csv").set_index("Pid")["latent_score"]

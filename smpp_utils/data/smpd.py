@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..io import fingerprint_ids, write_parquet
+from ..core.io import fingerprint_ids, write_parquet
 from .schema import CANONICAL_COLUMNS, LABEL_RANGE, RAW_FILES
 
 __all__ = ["SMPDFormatError", "read_split", "read_smpd", "data_fingerprint", "write_canonical",

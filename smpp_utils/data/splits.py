@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import paths
-from ..io import fingerprint_ids, read_parquet, write_parquet
+from ..core import paths
+from ..core.io import fingerprint_ids, read_parquet, write_parquet
 
 SPLITS = ("train", "val", "test")
 SCHEMES = ("random", "chrono")

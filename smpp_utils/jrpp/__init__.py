@@ -8,7 +8,7 @@ Modules, named for the paper's parts (equation numbers in one-line comments in t
 * :mod:`.ib` - information-bottleneck refinement (Eq. 8-13)
 * :mod:`.aggregator` - Transformer over [query; z_1..z_k'] (Eq. 6)
 * :mod:`.tta` - confidence-weighted test-time perturbation (Eq. 14-15)
-* :mod:`.model` - the assembled :class:`JRPP` for :class:`smpp_utils.trainer.Trainer`
+* :mod:`.model` - the assembled :class:`JRPP` for :class:`smpp_utils.core.trainer.Trainer`
 * :mod:`.experiment` / :mod:`.report` - notebook 04's loops, predictions, metrics, Table 2
 * :mod:`.convert` - converter for the published SKAPP/JRPP feature packages
 """

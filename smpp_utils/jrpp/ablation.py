@@ -15,10 +15,10 @@ import seaborn as sns
 import torch
 from matplotlib import pyplot as plt
 
-from .. import paths
-from ..io import read_parquet
-from ..metrics import regression_metrics
-from ..trainer import predict
+from ..core import paths
+from ..core.io import read_parquet
+from ..core.metrics import regression_metrics
+from ..core.trainer import predict
 from .experiment import seeds, train_jrpp
 from .model import JRPP, JRPPConfig, ablation_kwargs
 from .tta import predict_tta

@@ -6,7 +6,7 @@ and ``merged_text_vec`` (text), as pandas pickles, parquet or csv (vectors as
 "[0.1, 0.2, ...]" or whitespace-separated strings). Output in OUT_DIR:
 
 * ``emb/package.npz`` - arrays ``image`` [N,768] and ``text`` [N,768] keyed by Pid
-  (:func:`smpp_utils.io.save_arrays`), meta ``fingerprint`` = the package split's fingerprint
+  (:func:`smpp_utils.core.io.save_arrays`), meta ``fingerprint`` = the package split's fingerprint
 * ``posts.parquet`` - Pid, image_id, Uid, label, split (posts-like, same fingerprint)
 
 Pickles can execute code when loaded, so they are refused unless ``--trust-pickle``.
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.splits import split_fingerprint
-from ..io import save_arrays, write_parquet
+from ..core.io import save_arrays, write_parquet
 
 VECTORS = {"cls_vec": "image", "merged_text_vec": "text"}
 REQUIRED = ("image_id", "user_id", "label", *VECTORS)

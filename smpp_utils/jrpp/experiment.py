@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import paths
-from ..io import write_parquet
-from ..metrics import regression_metrics, summarize_seeds
-from ..reports import write_metrics
-from ..trainer import TrainConfig, Trainer, predict
+from ..core import paths
+from ..core.io import write_parquet
+from ..core.metrics import regression_metrics, summarize_seeds
+from ..core.reports import write_metrics
+from ..core.trainer import TrainConfig, Trainer, predict
 from .model import JRPP, JRPPConfig
 from .tta import predict_tta
 
@@ -143,22 +143,6 @@ def beta_sweep(data: dict, info: dict, cfg, betas) -> list[dict]:
         m = regression_metrics(data["test"]["y"].numpy(), predict(model, data["test"], 512))
         rows.append({"beta": float(b), **m, "val_mse": hist.best_val_mse})
     return rows
-
-
-def data_source(profile: str) -> str:
-    """'sim' or 'smpd', from the canonical table written by the data stage."""
-    from ..data.prepare import data_source as _source
-
-    return _source(profile)
-
-
-def read_oracle(profile: str) -> dict | None:
-    import json
-    p = paths.metrics_dir(profile) / "data.json"
-    if not p.is_file():
-        return None
-    o = json.loads(p.read_text()).get("oracle")
-    return {k: float(o[k]) for k in ("mse", "mae", "src")} if o else None
 
 
 def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""The assembled JRPP model for :class:`smpp_utils.trainer.Trainer`.
+"""The assembled JRPP model for :class:`smpp_utils.core.trainer.Trainer`.
 
 Forward pass for a batch of query posts (Fig. 2 of the paper):
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path, write_text
-from ..metrics import summarize_seeds
+from ..core.io import atomic_path, write_text
+from ..core.metrics import summarize_seeds
 
 BASELINES = ("SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
              "NIPA", "MMRA", "SKAPP")
@@ -142,7 +142,7 @@ def write_table2(results: dict, directory, source: str, n_seeds: int, dataset: s
 
 def write_beta_table(rows: list[dict], directory, source: str) -> dict[str, Path]:
     """``rows``: {beta, mse, mae, src, val_mse} per beta (one seed)."""
-    from ..reports import write_table
+    from ..core.reports import write_table
     df = pd.DataFrame(rows).sort_values("beta")
     sim = " on simulated data (SMPD-Sim)" if source == "sim" else ""
     return write_table(df, directory, "table_jrpp_beta",

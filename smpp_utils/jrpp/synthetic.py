@@ -1,4 +1,4 @@
-"""Synthetic inputs in the exact shape of ``smpp_utils.inputs.build_inputs`` (for tests,
+"""Synthetic inputs in the exact shape of ``smpp_utils.data.inputs.build_inputs`` (for tests,
 the benchmark and speed measurements). The label has a content signal (a random linear
 function of the image/text embeddings), a per-user effect and noise, so a model that
 learns from content and neighbours beats predicting the mean."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..trainer import iterate, to_device
+from ..core.trainer import iterate, to_device
 
 
 def parse_scales(scales) -> list[float]:

@@ -9,7 +9,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import pyplot as plt
 
-from .metrics import regression_metrics
+from ..core.metrics import regression_metrics
 
 # JRPP Table 1, reported in the paper for the real datasets (popularity in raw counts).
 PAPER_TABLE1 = pd.DataFrame({

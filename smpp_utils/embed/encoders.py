@@ -27,7 +27,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .device import autocast, get_device
+from ..core.device import autocast, get_device
 
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 MAX_TEXT_CHARS = 300          # title + tags are cut here (CLIP's tokenizer truncates again)
@@ -110,7 +110,7 @@ def save_clip_checkpoint(model, path, meta: dict | None = None) -> Path:
     """Save ``{'state_dict', 'smpp_meta'}`` atomically; ``open_clip.load_checkpoint`` (and so
     ``create_clip(name, pretrained=path)``) reads the ``state_dict`` key with
     ``weights_only=True``, so ``meta`` must hold plain JSON-like values."""
-    from .io import atomic_path
+    from ..core.io import atomic_path
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path, suffix=".pt") as tmp:
@@ -122,7 +122,7 @@ def clip_checkpoint_path(profile: str) -> Path:
     """The CLIP weights stage 02 used and saved (``models/<profile>/clip_pretrain.pt``):
     pre-trained there, or a copy of the local ``clip_pretrained`` file. Later stages start
     from this file, so they depend only on pipeline outputs."""
-    from . import paths
+    from ..core import paths
 
     return paths.models_dir(profile) / "clip_pretrain.pt"
 
@@ -130,8 +130,8 @@ def clip_checkpoint_path(profile: str) -> Path:
 def image_root(profile: str) -> Path:
     """Folder that ``img_path`` is relative to: the ``root`` recorded in the canonical
     table's metadata when present (real SMPD), else ``data/<profile>/raw`` (SMPD-Sim)."""
-    from . import paths
-    from .io import read_parquet_meta
+    from ..core import paths
+    from ..core.io import read_parquet_meta
 
     table = paths.data_dir(profile) / "posts.parquet"
     root = read_parquet_meta(table).get("root") if table.is_file() else None
@@ -212,7 +212,7 @@ def pretrain_clip(model, posts_train: pd.DataFrame, image_root, tokenizer, epoch
     """
     import open_clip
 
-    from .device import seed_everything
+    from ..core.device import seed_everything
 
     if "split" in posts_train.columns and (posts_train["split"] != "train").any():
         raise ValueError("pretrain_clip: posts_train holds non-train rows; pre-train on the "

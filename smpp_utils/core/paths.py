@@ -27,7 +27,7 @@ def project_root() -> Path:
     for cand in (cwd, *cwd.parents):
         if (cand / "params.yaml").is_file() and (cand / "smpp_utils").is_dir():
             return cand
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 ROOT = project_root()

@@ -5,7 +5,7 @@ only reads ``data/<profile>/predictions/direct_regression.parquet``.
 
 Model: image and post-text CLIP features (L2-normalised, concatenated) -> LayerNorm -> Linear,
 predicting the standardised label (train mean/std), mapped back to the label scale. The loop
-is :func:`smpp_utils.prompts.fit_loop` (AdamW, same images held once in an ``ImageBank``);
+is :func:`smpp_utils.paper_a.prompts.fit_loop` (AdamW, same images held once in an ``ImageBank``);
 the epoch with the lowest validation MSE is kept.
 """
 
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .device import autocast
-from .io import write_parquet
-from .metrics import regression_metrics
+from ..core.device import autocast
+from ..core.io import write_parquet
+from ..core.metrics import regression_metrics
 from .prompts import ImageBank, _TextParts, encode_text_trimmed, fit_loop
 
 

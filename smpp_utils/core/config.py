@@ -3,7 +3,7 @@
 ``params.yaml`` holds one key ``profile`` (ci | default | paper) and one block per
 profile; each block has a ``seed`` and one flat section per pipeline stage. A notebook's
 ``parameters`` cell declares ``profile`` and the stage's knobs with value ``None``;
-papermill (under DVC, see ``smpp_utils.pipeline``) passes every knob explicitly, while in
+papermill (under DVC, see ``smpp_utils.core.pipeline``) passes every knob explicitly, while in
 JupyterLab or nbval the ``None`` values are filled from params.yaml by :func:`stage`.
 
 The profile is chosen by, in order: an explicit value, ``$SMPP_PROFILE``, params.yaml.

@@ -1,6 +1,6 @@
 """Run one pipeline stage's notebook with papermill, passing every knob explicitly.
 
-    python -m smpp_utils.pipeline STAGE [--profile P]
+    python -m smpp_utils.core.pipeline STAGE [--profile P]
 
 DVC calls this (dvc.yaml); the stage's section of params.yaml for the active profile is
 passed as ``-p name value`` pairs (plus ``profile`` and ``seed``), and the executed copy

@@ -12,7 +12,7 @@ Pieces, each a small function or module:
   prototypes, Sec. 3.3) with a linear classification head on the enhanced feature.
 * :class:`ImageBank` - images decoded once into a float16 tensor when they fit in memory
   (default/ci profiles), streamed with a DataLoader otherwise (paper profile).
-* :func:`fit_loop` - a compact AdamW loop shared with ``smpp_utils.direct``.
+* :func:`fit_loop` - a compact AdamW loop shared with ``smpp_utils.paper_a.direct``.
 * :func:`extract` / :func:`export_clipft` / :func:`accuracy_report` - CLIPFT features, the
   per-sample classification loss and the 77-way accuracies.
 
@@ -50,8 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import autocast, seed_everything
-from .io import atomic_path, save_arrays
+from ..core.device import autocast, seed_everything
+from ..core.io import atomic_path, save_arrays
 
 # Order of the CLIPFT feature blocks (Paper A Sec. 3.4: F = [image, text, global, local,
 # enhanced, class probabilities]); `clipft_matrix` concatenates them in this order.
@@ -96,7 +96,7 @@ class PrototypeBank:
 
 
 def bank_from_prototypes(protos) -> PrototypeBank:
-    """A :class:`PrototypeBank` from ``smpp_utils.prototypes.load_prototypes`` (stage 02):
+    """A :class:`PrototypeBank` from ``smpp_utils.paper_a.prototypes.load_prototypes`` (stage 02):
     classes = the subcategories that have a prototype (those without train posts are left
     out there, so their posts are 'unseen' here)."""
     if isinstance(protos, PrototypeBank):
@@ -398,7 +398,7 @@ class ImageBank:
     @classmethod
     def from_posts(cls, posts: pd.DataFrame, root, preprocess, **kw) -> "ImageBank":
         try:
-            from .encoders import PostImageDataset
+            from ..embed.encoders import PostImageDataset
             ds = PostImageDataset(posts, root, preprocess)
         except ImportError:
             ds = _PathImages(posts["img_path"].tolist(), root, preprocess)
@@ -607,8 +607,8 @@ def load_backbone(profile: str, device=None):
     """The CLIP stage 02 used (``prototypes.clip_model``; weights ``prototypes.clip_pretrained``
     or ``models/<profile>/clip_pretrain.pt``): ``(model, preprocess, tokenizer, info)``.
     Call twice for two independent copies (prompt model, direct regression)."""
-    from . import config
-    from .encoders import clip_checkpoint_path, create_clip
+    from ..core import config
+    from ..embed.encoders import clip_checkpoint_path, create_clip
 
     sec = config.section("prototypes", profile)
     ckpt = clip_checkpoint_path(profile)

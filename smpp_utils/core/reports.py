@@ -43,18 +43,33 @@ def write_table(df: pd.DataFrame, directory, name: str, caption: str,
     return out
 
 
-def save_figure(fig, path, dpi: int = 120) -> Path:
-    """Save a matplotlib/seaborn figure as PNG without volatile metadata, then close it."""
+def save_figure(fig, path, dpi: int = 120, data: pd.DataFrame | None = None) -> Path:
+    """Save a matplotlib/seaborn figure as PNG without volatile metadata, then close it.
+
+    ``data``: the numbers behind the figure, written beside it as ``<stem>.csv`` (what DVC's
+    ``plots:`` and a reader who wants the values use)."""
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=_PNG_META)
     plt.close(fig)
+    if data is not None:
+        with atomic_path(path.with_suffix(".csv")) as tmp:
+            data.to_csv(tmp, index=False, float_format="%.6g")
     return path
 
 
 def write_metrics(path, metrics: dict) -> Path:
-    """Metrics JSON with sorted keys (declared as DVC metrics)."""
+    """Metrics JSON with sorted keys (declared as DVC metrics). Results only: wall-clock
+    times and throughputs go through :func:`write_timings`, so a rerun shows no diff."""
     return write_json(path, metrics)
+
+
+def write_timings(profile: str, stage: str, timings: dict) -> Path:
+    """Wall-clock seconds and throughputs of one stage run, kept apart from the result
+    metrics: ``<reports>/timings/<stage>.json`` (git-ignored; they vary run to run)."""
+    from . import paths
+
+    return write_json(paths.reports_dir(profile) / "timings" / f"{stage}.json", timings)
 
 
 def mean_std_cell(mean: float, std: float, digits: int = 4) -> str:

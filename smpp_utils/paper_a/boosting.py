@@ -26,10 +26,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .io import load_arrays, read_parquet
-from .metrics import regression_metrics, summarize_seeds
-from .reports import mean_std_cell
+from ..core import paths
+from ..core.io import load_arrays, read_parquet
+from ..core.metrics import regression_metrics, summarize_seeds
+from ..core.reports import mean_std_cell
 
 # SRC that Paper A (arXiv 2508.16147) reports on real SMPD for its CLIPFT features.
 PAPER_A_REPORTED: dict[tuple[str, str], float] = {
@@ -85,15 +85,6 @@ def load_blocks(profile: str, key: str, pids, fingerprint: str,
     blocks = {f"{key}_{n}": a for n, a in sorted(arrays.items()) if n not in exclude}
     extra = {n: a for n, a in arrays.items() if n in exclude}
     return blocks, extra
-
-
-def read_oracle(profile: str) -> dict | None:
-    """The simulator's oracle ceiling {mse, mae, src} from the data stage (None on real SMPD)."""
-    path = paths.metrics_dir(profile) / "data.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing - written by stage data (notebooks/01_data.ipynb)")
-    oracle = json.loads(path.read_text()).get("oracle")
-    return {k: float(oracle[k]) for k in ("mse", "mae", "src")} if oracle else None
 
 
 def direct_regression_results(profile: str, posts: pd.DataFrame, fingerprint: str) -> list[dict]:

@@ -16,10 +16,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import pyplot as plt
 
-from . import paths
-from .io import read_parquet
-from .metrics import regression_metrics, summarize_seeds
-from .reports import mean_std_cell
+from ..core import paths
+from ..core.io import read_parquet
+from ..core.metrics import regression_metrics, summarize_seeds
+from ..core.reports import mean_std_cell
 
 # JRPP Table 3 (top 20% / 10% most popular test posts), reported in the paper on real SMPD.
 PAPER_TABLE3_SMPD = pd.DataFrame({

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import paths
-from .data.schema import all_subcategories
-from .data.splits import SPLITS, load_posts
+from ..core import paths
+from .schema import all_subcategories
+from .splits import SPLITS, load_posts
 from .features import NUMERIC_COLUMNS, metadata_features
-from .io import load_arrays
+from ..core.io import load_arrays
 
 MAX_TAGS = 16
 

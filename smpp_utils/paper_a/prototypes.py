@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import schema
-from .io import atomic_path, check_fingerprint
+from ..data import schema
+from ..core.io import atomic_path, check_fingerprint
 
 FORMAT_VERSION = 1
 

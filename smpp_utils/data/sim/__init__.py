@@ -80,9 +80,9 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 from scipy.special import ndtr, ndtri
 
-from ..metrics import regression_metrics
-from . import schema
-from .label_quantiles import quantile_map
+from ...core.metrics import regression_metrics
+from .. import schema
+from ..label_quantiles import quantile_map
 
 SPLITS = ("train", "test")
 
@@ -660,6 +660,3 @@ def main(argv=None) -> dict:
     print(json.dumps(summary, sort_keys=True))
     return summary
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""Analyses that read earlier stages' predictions only (never retrain): tail studies."""

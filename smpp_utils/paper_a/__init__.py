@@ -1,0 +1,1 @@
+"""Paper A (arXiv 2508.16147): diverse 256-shot prototypes, dual-grained prompt fine-tuning with cross-modal attention, the direct-regression comparison, and LightGBM/CatBoost regression on the fine-tuned features."""
