@@ -111,3 +111,26 @@ def all_subcategories(include_sim: bool = True) -> list[tuple[str, str]]:
     if include_sim:
         pairs += [(c, s) for c, subs in SIM_ONLY_SUBCATEGORIES.items() for s in subs]
     return pairs
+
+
+# JSON types each field of the five official JSON files may hold (the schema in
+# shared/data/smpd/taxonomy_and_schema.json: text fields are strings; ids, numbers and dates
+# are strings in the 2020 release and numbers in some others; flags may also be booleans).
+# 'null' (or an absent key) is allowed type-wise; required values (Pid, Uid, Category,
+# Subcategory, Postdate) are checked for emptiness separately.
+TEXT, NUMBER, FLAG = ("string", "null"), ("string", "number", "null"), \
+    ("string", "number", "boolean", "null")
+RAW_FIELD_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "category": {"Uid": NUMBER, "Pid": NUMBER, "Category": TEXT, "Subcategory": TEXT,
+                 "Concept": TEXT},
+    "text": {"Uid": NUMBER, "Pid": NUMBER, "Title": TEXT, "Mediatype": TEXT, "Alltags": TEXT},
+    "temporalspatial": {"Uid": NUMBER, "Pid": NUMBER, "Postdate": NUMBER, "Latitude": NUMBER,
+                        "Longitude": NUMBER, "Geoaccuracy": NUMBER},
+    "additional": {"Uid": NUMBER, "Pid": NUMBER, "Pathalias": TEXT, "Ispublic": FLAG,
+                   "Mediastatus": TEXT},
+    "user": {"Uid": NUMBER, "Pid": NUMBER, "photo_firstdate": NUMBER,
+             "photo_firstdatetaken": NUMBER, "photo_count": NUMBER, "ispro": FLAG,
+             "canbuypro": FLAG, "timezone_offset": TEXT, "timezone_id": TEXT,
+             "timezone_timezone_id": TEXT, "user_description": TEXT,
+             "location_description": TEXT},
+}

@@ -54,22 +54,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..core.io import fingerprint_ids, write_parquet
-from .schema import CANONICAL_COLUMNS, LABEL_RANGE, RAW_FILES
+from ..core.io import fingerprint_frame, write_parquet
+from .schema import CANONICAL_COLUMNS, LABEL_RANGE, RAW_FIELD_TYPES, RAW_FILES
 
 __all__ = ["SMPDFormatError", "read_split", "read_smpd", "data_fingerprint", "write_canonical",
            "summary", "main"]
 
 JSON_KEYS = ("category", "text", "user", "additional", "temporalspatial")
 TZ_KEYS = ("timezone_id", "timezone_timezone_id")
-REQUIRED_COLUMNS = {
-    "category": ["Uid", "Pid", "Category", "Subcategory", "Concept"],
-    "text": ["Uid", "Pid", "Title", "Mediatype", "Alltags"],
-    "temporalspatial": ["Uid", "Pid", "Postdate", "Latitude", "Longitude", "Geoaccuracy"],
-    "additional": ["Uid", "Pid", "Pathalias", "Ispublic", "Mediastatus"],
-    "user": ["Uid", "Pid", "photo_firstdate", "photo_firstdatetaken", "photo_count", "ispro",
-             "canbuypro", "timezone_offset", "user_description", "location_description"],
-}
+REQUIRED_COLUMNS = {k: [c for c in fields if c not in TZ_KEYS] for k, fields in RAW_FIELD_TYPES.items()}
 # Cell values that mean "unknown" in numeric/date fields.
 NULL_TOKENS = ("", "None", "none", "null", "NULL", "NaN", "nan", "0000-00-00 00:00:00")
 MAX_LISTED = 5          # offending rows listed per problem kind (the rest are counted)
@@ -77,6 +70,10 @@ MAX_REPORTED_PIDS = 50  # dropped Pids kept in the report
 # Measured (2 CPUs, warm page cache, 20k JPEGs): 1 thread 25k img/s (8x8) / 16k img/s
 # (640x480); 4-16 threads were slower (6-11k img/s, GIL-bound). Raise for cold network disks.
 IMAGE_THREADS = 1
+INT64_MAX = np.iinfo(np.int64).max
+ESCAPES_ROOT = "image path resolves outside the data root"  # an error even when lenient
+_JSON_TYPE = {str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
+              list: "array", type(None): "null"}
 
 
 class SMPDFormatError(ValueError):
@@ -89,7 +86,9 @@ class SMPDFormatError(ValueError):
         more = len(self.problems) - len(lines)
         text = lines[0] if len(self.problems) == 1 else \
             f"{len(self.problems)} problems in the SMPD files:\n" + "\n".join(f"  - {p}" for p in lines)
-        super().__init__(text + (f"\n  ... and {more} more" if more > 0 else ""))
+        text += f"\n  ... and {more} more" if more > 0 else ""
+        # printable whatever the input held (lone surrogates would break print/stderr)
+        super().__init__(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- file level
@@ -98,29 +97,47 @@ def split_files(root, split: str) -> dict[str, Path]:
     return {k: Path(root) / v.format(split=split) for k, v in RAW_FILES.items()}
 
 
-def _load_json(path: Path) -> tuple[pd.DataFrame, str]:
-    """One JSON file as a DataFrame in file row order, plus its layout (records|columns)."""
+def _read_text(path: Path) -> tuple[str, bool]:
+    """The file as text, and whether it held bytes that are not UTF-8. Such bytes are kept
+    as lone surrogates U+DC80..U+DCFF (``surrogateescape``) so that the row holding them
+    can be named later; a leading byte-order mark is dropped."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh)
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SMPDFormatError(f"{path}: unreadable ({type(e).__name__}: {e})") from e
+    try:
+        text, bad_bytes = raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, bad_bytes = raw.decode("utf-8", "surrogateescape"), True
+    return text.removeprefix("\ufeff"), bad_bytes
+
+
+def _load_json(path: Path) -> tuple[pd.DataFrame, str, bool]:
+    """One JSON file as a DataFrame in file row order, its layout (records|columns), and
+    whether the file held bytes that are not UTF-8 (see :func:`_read_text`)."""
+    text, bad_bytes = _read_text(path)
+    try:
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise SMPDFormatError(f"{path}: malformed JSON at line {e.lineno} column {e.colno} "
                               f"(char {e.pos}): {e.msg}") from e
-    except (UnicodeDecodeError, OSError) as e:
-        raise SMPDFormatError(f"{path}: unreadable ({type(e).__name__}: {e})") from e
+    except RecursionError as e:
+        raise SMPDFormatError(f"{path}: JSON nested too deeply") from e
     if isinstance(obj, list):
         bad = next((i for i, r in enumerate(obj) if not isinstance(r, dict)), None)
         if bad is not None:
             raise SMPDFormatError(f"{path}: row {bad}: expected a JSON object (record), "
                                   f"got {type(obj[bad]).__name__}")
-        df, layout = pd.DataFrame.from_records(obj), "records"
+        # object columns: values stay the Python objects JSON gave (types checked later;
+        # no conversion to Arrow strings, which would fail on unencodable text)
+        df, layout = pd.DataFrame(obj, dtype=object), "records"
     elif isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
-        df, layout = pd.DataFrame(obj), "columns"
-        keys = pd.Series(df.index, dtype="string")
-        ok = keys.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
-        order = pd.to_numeric(keys.where(ok, "-1").astype(object)).to_numpy(dtype=np.int64)
+        df, layout = pd.DataFrame(obj, dtype=object), "columns"
+        keys = [str(k) for k in df.index]
+        ok = np.array([k.isascii() and k.isdigit() and len(k) < 19 for k in keys], dtype=bool)
+        order = np.array([int(k) if good else -1 for k, good in zip(keys, ok)], dtype=np.int64)
         if not np.array_equal(np.sort(order), np.arange(len(df))):
-            bad = keys[~ok].tolist()[:MAX_LISTED]
+            bad = [k for k, good in zip(keys, ok) if not good][:MAX_LISTED]
             raise SMPDFormatError(
                 f"{path}: column-oriented file needs row keys '0'..'{len(df) - 1}'"
                 + (f"; found non-integer keys {bad}" if bad else "; keys have gaps or repeats"))
@@ -130,18 +147,88 @@ def _load_json(path: Path) -> tuple[pd.DataFrame, str]:
                               f"{{column: {{row: value}}}}, got {type(obj).__name__}")
     if len(df) == 0:
         raise SMPDFormatError(f"{path}: no rows")
-    return df, layout
+    return df, layout, bad_bytes
 
 
-def _read_lines(path: Path) -> list[str]:
-    """Lines of a text file, trailing blank lines dropped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (UnicodeDecodeError, OSError) as e:
-        raise SMPDFormatError(f"{path}: unreadable ({type(e).__name__}: {e})") from e
+def _read_lines(path: Path) -> tuple[list[str], bool]:
+    """Lines of a text file (LF or CRLF), trailing blank lines dropped, and whether the file
+    held bytes that are not UTF-8 (see :func:`_read_text`)."""
+    text, bad_bytes = _read_text(path)
+    lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
-    return lines
+    return lines, bad_bytes
+
+
+# ----------------------------------------------------------------------------- JSON types
+def _json_types(s: pd.Series) -> np.ndarray:
+    """JSON type name (string/number/boolean/object/array/null) of every cell; NaN (a key
+    absent from a record) counts as null."""
+    kind = s.dtype.kind
+    if kind == "b":
+        return np.full(len(s), "boolean", dtype=object)
+    if kind in "iuf":
+        out = np.full(len(s), "number", dtype=object)
+        if kind == "f":
+            out[np.isnan(s.to_numpy(dtype=float))] = "null"
+        return out
+    if pd.api.types.infer_dtype(s, skipna=False) == "string":  # fast path: str (and None)
+        return np.where(s.isna().to_numpy(), "null", "string").astype(object)
+    vals = s.to_numpy(dtype=object)
+    out = np.array([_JSON_TYPE.get(type(v), type(v).__name__) for v in vals], dtype=object)
+    out[(out == "number") & pd.isna(pd.Series(vals, dtype=object)).to_numpy()] = "null"
+    return out
+
+
+def _preview(v) -> str:
+    text = json.dumps(v, ensure_ascii=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _pid_labels(s: pd.Series) -> np.ndarray:
+    """Each row's Pid as text for messages ('' when it is not a plain string/number)."""
+    return np.array([str(v).strip() if type(v) in (str, int) or isinstance(v, np.integer) else ""
+                     for v in s.to_numpy(dtype=object)], dtype=object)
+
+
+def _bad_char(text: str, bad_bytes: bool) -> str | None:
+    """What makes ``text`` unencodable as UTF-8 (None when it is fine)."""
+    for k, ch in enumerate(text):
+        if "\ud800" <= ch <= "\udfff":
+            if bad_bytes and ch >= "\udc80" and ch <= "\udcff":
+                return f"byte 0x{ord(ch) - 0xDC00:02X} that is not valid UTF-8 at character {k}"
+            return f"lone surrogate \\u{ord(ch):04x} (not encodable as UTF-8) at character {k}"
+    return None
+
+
+def _unencodable(values, bad_bytes: bool) -> list[str | None]:
+    """:func:`_bad_char` of every string in ``values`` (fast path when all are fine)."""
+    strs = [v for v in values if type(v) is str]
+    try:
+        "".join(strs).encode("utf-8")
+        return [None] * len(values)
+    except UnicodeEncodeError:
+        return [_bad_char(v, bad_bytes) if type(v) is str else None for v in values]
+
+
+def _check_fields(key: str, df: pd.DataFrame, path: Path, bad_bytes: bool,
+                  probs: "_Problems") -> None:
+    """Every field of ``schema.RAW_FIELD_TYPES[key]`` holds an allowed JSON type and only
+    text that UTF-8 can encode."""
+    pids = _pid_labels(df["Pid"])
+    for col, allowed in RAW_FIELD_TYPES[key].items():
+        if col not in df.columns:
+            continue
+        got = _json_types(df[col])
+        bad = ~np.isin(got, allowed)
+        want = " or ".join(a for a in allowed if a != "null")
+        vals = df[col].to_numpy(dtype=object)
+        probs.add(path, bad, pids, lambda i, col=col, want=want, got=got, vals=vals:
+                  f"field {col}: expected a JSON {want}, got {got[i]} {_preview(vals[i])}")
+        if (got == "string").any():
+            why = _unencodable(vals, bad_bytes)
+            probs.add(path, [w is not None for w in why], pids,
+                      lambda i, col=col, why=why: f"field {col}: {why[i]}")
 
 
 # ----------------------------------------------------------------------------- cell parsing
@@ -189,7 +276,12 @@ def _parse_ids(s: pd.Series, path: Path, col: str, probs: _Problems) -> np.ndarr
     txt = _text(s).str.strip()
     ok = txt.str.fullmatch(r"\d+(\.0+)?").fillna(False).to_numpy(dtype=bool)
     probs.add(path, ~ok, None, lambda i: f"{col} {txt.iloc[i]!r} is not an integer id")
-    digits = txt.str.replace(r"\.0+$", "", regex=True).where(ok, "-1")
+    digits = txt.str.replace(r"\.0+$", "", regex=True).str.lstrip("0").where(ok, "")
+    width = digits.str.len().to_numpy(dtype=np.int64)
+    big = ok & ((width > 19) | ((width == 19) & (digits > str(INT64_MAX)).to_numpy(dtype=bool)))
+    probs.add(path, big, None, lambda i: f"{col} {txt.iloc[i]} is beyond the int64 range "
+                                         f"(max {INT64_MAX})")
+    digits = digits.where(ok & ~big, "-1").replace("", "0")
     return pd.to_numeric(digits.astype(object)).to_numpy(dtype=np.int64)
 
 
@@ -198,7 +290,10 @@ def _ints(s, path, col, pids, probs) -> pd.Series:
     bools = txt.str.strip().str.lower().map({"true": "1", "false": "0"})
     num, bad, _ = _numbers(bools.fillna(txt))
     bad |= ~np.isnan(num) & (np.mod(num, 1) != 0)
+    big = ~bad & ~np.isnan(num) & (np.abs(num) >= 2.0 ** 63)
     probs.add(path, bad, pids, lambda i: f"{col} {txt.iloc[i]!r} is not an integer")
+    probs.add(path, big, pids, lambda i: f"{col} {txt.iloc[i]} is beyond the int64 range")
+    bad |= big
     return pd.Series(np.where(bad, np.nan, num)).astype("Int64")
 
 
@@ -243,36 +338,84 @@ def _labels(lines: list[str], path: Path, pids, probs) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- images
-def _image_problem(path: Path) -> str | None:
-    """None when ``path`` is an image PIL can identify, else what is wrong (cheap check)."""
+def image_path_problem(rel: str) -> str | None:
+    """What makes ``rel`` (a line of ``{split}_img_filepath.txt``) unsafe as a path under
+    the data root, judged on the text alone: empty, absolute, with a '..' component, or
+    holding a NUL / undecodable character. None when it is fine."""
+    if rel == "":
+        return "empty image path"
+    if rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":" and rel[0].isalpha()):
+        return f"absolute image path {rel!r} (paths must be relative to the data root)"
+    if ".." in rel.replace("\\", "/").split("/"):
+        return f"image path {rel!r} leaves the data root through '..'"
+    if "\x00" in rel:
+        return f"image path {rel!r} holds a NUL character"
+    why = _bad_char(rel, True)
+    return f"image path {rel!r}: {why}" if why else None
+
+
+def image_path(root, rel: str) -> Path:
+    """``ROOT/<rel>`` after checking that it stays under ROOT (text and symlinks); raises
+    :class:`SMPDFormatError` otherwise. Stages that open images should use this."""
+    why = image_path_problem(rel) or _escapes(Path(root), Path(root) / rel)
+    if why:
+        raise SMPDFormatError(f"{root}: {why}")
+    return Path(root) / rel
+
+
+def _escapes(root: Path, path: Path, real_root: str | None = None) -> str | None:
+    """Problem when ``path`` resolves (following symlinks) to a place outside ``root``."""
+    real_root = real_root or os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        return f"{ESCAPES_ROOT} (to {real}, through a symlink)"
+    return None
+
+
+def _image_problem(path: Path, decode: bool = False, real_root: str | None = None) -> str | None:
+    """None when ``path`` is an image PIL can identify (``decode``: and fully decode), else
+    what is wrong; with ``real_root``, a path resolving outside it is a problem too."""
+    if real_root is not None:
+        why = _escapes(Path(real_root), path, real_root)
+        if why:
+            return why
     if not path.is_file():
         return "missing image"
     try:
         with Image.open(path) as im:
-            im.verify()
+            if decode:
+                im.load()    # decodes every pixel: a truncated or corrupt body fails here
+            else:
+                im.verify()  # header (and for PNG the chunk CRCs); a truncated JPEG passes
     except Exception as e:  # PIL raises many types for bad files
         return f"unreadable image ({type(e).__name__}: {e})"
     return None
 
 
-def image_problems(root, img_paths, threads: int = IMAGE_THREADS) -> list[str | None]:
+def image_problems(root, img_paths, threads: int = IMAGE_THREADS,
+                   decode: bool = False) -> list[str | None]:
     """:func:`_image_problem` for every ``ROOT/<img_path>`` (file order kept; a thread pool when
-    ``threads > 1``)."""
+    ``threads > 1``), including that it does not resolve outside ROOT."""
     root = Path(root)
+    real_root = os.path.realpath(root)
     paths = [root / p for p in img_paths]
+
+    def one(p):
+        return _image_problem(p, decode, real_root)
     if threads <= 1 or len(paths) < 256:
-        return [_image_problem(p) for p in paths]
+        return [one(p) for p in paths]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(_image_problem, paths, chunksize=256))
+        return list(pool.map(one, paths, chunksize=256))
 
 
 # ----------------------------------------------------------------------------- one split
-def read_split(root, split: str, *, lenient: bool = False,
-               check_images: bool = True) -> tuple[pd.DataFrame, dict]:
+def read_split(root, split: str, *, lenient: bool = False, check_images: bool = True,
+               decode_images: bool = False) -> tuple[pd.DataFrame, dict]:
     """Canonical table (``schema.CANONICAL_COLUMNS``) of one split, in file row order, and a
     report ``{split, posts, users, labelled, dropped_images, dropped_pids, layouts, tz_key,
-    images_checked, img_name_mismatch}``. Raises :class:`SMPDFormatError` on invalid input;
-    ``lenient`` drops posts whose image is missing/unreadable instead."""
+    images_checked, images_decoded, img_name_mismatch}``. Raises :class:`SMPDFormatError` on
+    invalid input; ``lenient`` drops posts whose image is missing/unreadable instead;
+    ``decode_images`` decodes every image fully (catches truncated bodies; slower)."""
     root = Path(root)
     files = split_files(root, split)
     label_required = split == "train"
@@ -280,9 +423,9 @@ def read_split(root, split: str, *, lenient: bool = False,
     if missing:
         raise SMPDFormatError([f"{p}: missing file (required for split '{split}')" for p in missing])
 
-    tables, layouts = {}, {}
+    tables, layouts, bad_bytes = {}, {}, {}
     for key in JSON_KEYS:
-        tables[key], layouts[files[key].name] = _load_json(files[key])
+        tables[key], layouts[files[key].name], bad_bytes[key] = _load_json(files[key])
     col_problems = []
     for key, cols in REQUIRED_COLUMNS.items():
         absent = [c for c in cols if c not in tables[key].columns]
@@ -294,9 +437,13 @@ def read_split(root, split: str, *, lenient: bool = False,
                             "(or 'timezone_timezone_id')")
     if col_problems:
         raise SMPDFormatError(col_problems)
+    probs = _Problems()
+    for key in JSON_KEYS:
+        _check_fields(key, tables[key], files[key], bad_bytes[key], probs)
+    probs.raise_if_any()
 
-    img_lines = _read_lines(files["img_filepath"])
-    label_lines = _read_lines(files["label"]) if files["label"].is_file() else None
+    img_lines, _ = _read_lines(files["img_filepath"])
+    label_lines = _read_lines(files["label"])[0] if files["label"].is_file() else None
     counts = {files[k]: len(t) for k, t in tables.items()}
     counts[files["img_filepath"]] = len(img_lines)
     if label_lines is not None:
@@ -308,7 +455,6 @@ def read_split(root, split: str, *, lenient: bool = False,
                                for p, c in counts.items() if c != n])
 
     # Ids: parse, then every file must agree with the category file row by row.
-    probs = _Problems()
     ids = {k: _parse_ids(t["Pid"], files[k], "Pid", probs) for k, t in tables.items()}
     probs.raise_if_any()
     pid = ids["category"]
@@ -366,7 +512,9 @@ def read_split(root, split: str, *, lenient: bool = False,
     out["user_description"] = _text(usr["user_description"]).fillna("")
     out["location_description"] = _text(usr["location_description"]).fillna("")
     img = pd.Series(img_lines, dtype="string").str.strip()
-    probs.add(F["img_filepath"], (img == "").to_numpy(), pid_txt, lambda i: "empty image path")
+    path_why = [image_path_problem(p) for p in img.tolist()]
+    probs.add(F["img_filepath"], [w is not None for w in path_why], pid_txt,
+              lambda i: path_why[i])
     out["img_path"] = img
     out["label"] = (_labels(label_lines, F["label"], pid_txt, probs) if label_lines is not None
                     else np.full(n, np.nan))
@@ -379,8 +527,11 @@ def read_split(root, split: str, *, lenient: bool = False,
 
     dropped: list[int] = []
     if check_images:
-        found = image_problems(root, img_lines)
+        found = image_problems(root, img.tolist(), decode=decode_images)
         bad = np.array([p is not None for p in found])
+        escaped = np.array([p is not None and p.startswith(ESCAPES_ROOT) for p in found])
+        probs.add(F["img_filepath"], escaped, pid_txt, lambda i: f"{found[i]}: {img.iloc[i]}")
+        probs.raise_if_any()
         if bad.any():
             if not lenient:
                 probs.add(F["img_filepath"], bad, pid_txt,
@@ -397,7 +548,8 @@ def read_split(root, split: str, *, lenient: bool = False,
         "split": split, "posts": int(len(out)), "users": int(out["Uid"].nunique()),
         "labelled": int(out["label"].notna().sum()),
         "dropped_images": len(dropped), "dropped_pids": dropped[:MAX_REPORTED_PIDS],
-        "images_checked": bool(check_images), "img_name_mismatch": name_mismatch,
+        "images_checked": bool(check_images), "images_decoded": bool(check_images and decode_images),
+        "img_name_mismatch": name_mismatch,
         "layouts": layouts, "tz_key": tz_key,
     }
     return out, report
@@ -409,7 +561,7 @@ def _canonical(df: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- both splits
 def read_smpd(root, *, splits=("train", "test"), lenient: bool = False,
-              check_images: bool = True) -> tuple[pd.DataFrame, dict]:
+              check_images: bool = True, decode_images: bool = False) -> tuple[pd.DataFrame, dict]:
     """Canonical table of all ``splits`` (train required; another split is skipped when none
     of its files exist), rows in file order, train first. Report: ``{posts, users, labelled,
     dropped_images, splits_read, lenient, splits: {split: read_split report}}``."""
@@ -418,7 +570,8 @@ def read_smpd(root, *, splits=("train", "test"), lenient: bool = False,
     for split in splits:
         if split != "train" and not any(p.exists() for p in split_files(root, split).values()):
             continue
-        part, reports[split] = read_split(root, split, lenient=lenient, check_images=check_images)
+        part, reports[split] = read_split(root, split, lenient=lenient, check_images=check_images,
+                                          decode_images=decode_images)
         frames.append(part)
     if not frames:
         raise SMPDFormatError(f"{root}: no SMPD files for splits {list(splits)}")
@@ -438,8 +591,14 @@ def read_smpd(root, *, splits=("train", "test"), lenient: bool = False,
 
 # ----------------------------------------------------------------------------- output
 def data_fingerprint(df: pd.DataFrame) -> str:
-    """Fingerprint of the canonical table: hash of its ordered Pids."""
-    return fingerprint_ids(df["Pid"])
+    """Fingerprint of the canonical table's CONTENT: :func:`core.io.fingerprint_frame` of the
+    ``schema.CANONICAL_COLUMNS`` that ``df`` has (in schema order; other columns, such as
+    the ``split`` of ``load_posts``, are ignored), rows in Pid order, so it changes when any
+    value changes (a label, a title...) but not when the rows are only reordered."""
+    cols = [c for c in CANONICAL_COLUMNS if c in df.columns]
+    if "Pid" in df.columns:
+        df = df.iloc[np.argsort(df["Pid"].to_numpy(), kind="stable")]
+    return fingerprint_frame(df, cols)
 
 
 def _check_canonical(df: pd.DataFrame) -> None:
@@ -483,15 +642,18 @@ def main(argv=None) -> int:
                        help="drop posts with a missing/unreadable image instead of failing")
         p.add_argument("--no-images", dest="images", action="store_false",
                        help="skip the image check")
+        p.add_argument("--decode-images", action="store_true",
+                       help="decode every image fully (catches truncated files; slower)")
     args = ap.parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             if args.cmd == "validate" and args.split:
                 df, report = read_split(args.root, args.split, lenient=args.lenient,
-                                        check_images=args.images)
+                                        check_images=args.images, decode_images=args.decode_images)
             else:
-                df, report = read_smpd(args.root, lenient=args.lenient, check_images=args.images)
+                df, report = read_smpd(args.root, lenient=args.lenient, check_images=args.images,
+                                       decode_images=args.decode_images)
             if args.cmd == "convert":
                 write_canonical(df, args.out, report)
     except SMPDFormatError as e:
