@@ -1,13 +1,12 @@
-"""Core helpers: config resolution, atomic io and fingerprints, metrics, splits, features,
-and the shared trainer's resume behaviour."""
+"""Core helpers: config resolution, metrics, features, and the shared trainer's resume
+behaviour (io and fingerprints: test_io.py; splits: test_splits.py)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from smpp_utils.core import config, io, metrics, trainer
-from smpp_utils.data import splits
+from smpp_utils.core import config, metrics, trainer
 from smpp_utils.data.features import metadata_features, oof_user_mean
 
 
@@ -37,41 +36,6 @@ def test_unknown_profile_is_an_error():
         config.active_profile("big")
 
 
-# ----------------------------------------------------------------------------- io
-def test_atomic_path_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.json"
-    with pytest.raises(RuntimeError):
-        with io.atomic_path(target) as tmp:
-            tmp.write_text("partial")
-            raise RuntimeError("boom")
-    assert not target.exists() and list(tmp_path.iterdir()) == []
-
-
-def test_arrays_roundtrip_reorder_and_fingerprint(tmp_path):
-    p = tmp_path / "e.npz"
-    io.save_arrays(p, [3, 1, 2], {"x": np.array([[3.0], [1.0], [2.0]])}, {"fingerprint": "abc"})
-    pids, arrs, meta = io.load_arrays(p, expect_fingerprint="abc", pids=[1, 2, 3])
-    assert pids.tolist() == [1, 2, 3] and arrs["x"].ravel().tolist() == [1.0, 2.0, 3.0]
-    with pytest.raises(io.FingerprintMismatch, match="does not match"):
-        io.load_arrays(p, expect_fingerprint="other")
-    with pytest.raises(KeyError, match="Pids not in the file"):
-        io.load_arrays(p, pids=[1, 9])
-
-
-def test_save_arrays_refuses_nan_and_misaligned(tmp_path):
-    with pytest.raises(ValueError, match="NaN/inf at Pid 2"):
-        io.save_arrays(tmp_path / "a.npz", [1, 2], {"x": np.array([1.0, np.nan])})
-    with pytest.raises(ValueError, match="has 1 rows for 2 Pids"):
-        io.save_arrays(tmp_path / "a.npz", [1, 2], {"x": np.array([1.0])})
-    assert not (tmp_path / "a.npz").exists()
-
-
-def test_fingerprint_depends_on_order_and_content():
-    assert io.fingerprint_ids([1, 2, 3]) == io.fingerprint_ids([1, 2, 3])
-    assert io.fingerprint_ids([1, 2, 3]) != io.fingerprint_ids([1, 3, 2])
-    assert io.fingerprint_ids([1, 2]) != io.fingerprint_ids([12])
-
-
 # ----------------------------------------------------------------------------- metrics
 def test_metrics_hand_checked():
     m = metrics.regression_metrics([1, 2, 3, 4], [2, 2, 3, 6])
@@ -86,7 +50,7 @@ def test_summarize_seeds():
     assert s["mse_mean"] == 2 and s["mse_std"] == pytest.approx(np.sqrt(2)) and s["mae_std"] == 0
 
 
-# ----------------------------------------------------------------------------- splits
+# ----------------------------------------------------------------------------- posts
 def _posts(n=200, n_test_file=20):
     rng = np.random.default_rng(0)
     pid = rng.permutation(np.arange(1000, 1000 + n + n_test_file))
@@ -94,28 +58,6 @@ def _posts(n=200, n_test_file=20):
     return pd.DataFrame({"Pid": pid, "postdate": date, "label": rng.normal(6, 2, n + n_test_file),
                          "source_split": ["train"] * n + ["test"] * n_test_file,
                          "Uid": rng.integers(0, 30, n + n_test_file).astype(str)})
-
-
-def test_random_split_sizes_disjoint_and_deterministic():
-    posts = _posts()
-    df, fps = splits.make_splits(posts, 0.1, 0.1, seed=3)
-    train_file = df["Pid"].isin(posts.loc[posts.source_split == "train", "Pid"])
-    counts = df.loc[train_file, "random"].value_counts()
-    assert (counts["train"], counts["val"], counts["test"]) == (160, 20, 20)
-    assert df.loc[~train_file, "random"].isna().all()    # test-file posts are not in the JRPP split
-    df2, fps2 = splits.make_splits(posts.sample(frac=1, random_state=1), 0.1, 0.1, seed=3)
-    assert fps == fps2 and df.equals(df2)
-    _, fps3 = splits.make_splits(posts, 0.1, 0.1, seed=4)
-    assert fps3["random"] != fps["random"] and fps3["chrono"] == fps["chrono"]
-
-
-def test_chrono_split_is_chronological():
-    posts = _posts()
-    df, _ = splits.make_splits(posts, 0.1, 0.1, seed=0)
-    m = posts.merge(df, on="Pid")
-    assert (m.loc[m.chrono == "test", "source_split"] == "test").all()
-    assert m.loc[m.chrono == "train", "postdate"].max() <= m.loc[m.chrono == "val", "postdate"].min()
-    assert (m.chrono == "val").sum() == 20
 
 
 # ----------------------------------------------------------------------------- features
