@@ -20,7 +20,6 @@ The profile is chosen by, in order: an explicit value, ``$SMPP_PROFILE``, params
 
 from __future__ import annotations
 
-import copy
 import os
 from types import SimpleNamespace
 from typing import Any
@@ -40,9 +39,18 @@ def load_params(path=None) -> dict:
             params = yaml.safe_load(fh)
         except yaml.YAMLError as exc:   # e.g. an alias used before its anchor
             raise knobs.KnobError(f"{p}: not valid YAML: {exc}") from None
-    params = copy.deepcopy(params)      # aliases share objects; callers may mutate their copy
+    params = _plain(params)             # aliases share objects; callers may mutate their copy
     knobs.validate(params, source=p)
     return params
+
+
+def _plain(obj):
+    """A copy without shared sub-objects (``copy.deepcopy`` would keep the aliases' sharing)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
 
 
 def active_profile(explicit: str | None = None, params: dict | None = None) -> str:

@@ -38,7 +38,8 @@ def knob(*, ge=None, gt=None, le=None, lt=None, choices=None, items=None, spec=N
     ``float``/``int`` within the same bounds, or one of ``choices``; ``spec``: a regex the
     string must match; ``nonempty``: a str (or list) that must not be empty."""
     rule = {k: v for k, v in dict(ge=ge, gt=gt, le=le, lt=lt, choices=choices, items=items,
-                                  spec=spec, nonempty=nonempty).items() if v not in (None, False)}
+                                  spec=spec, nonempty=nonempty).items()
+            if v is not None and v is not False}   # not `v not in (None, False)`: 0 == False
     return field(metadata=rule)
 
 
