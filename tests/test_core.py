@@ -1,4 +1,4 @@
-"""Core helpers: config resolution, atomic io and fingerprints, metrics, splits, features,
+"""Core helpers (params.yaml: tests/test_config.py): atomic io and fingerprints, metrics, splits, features,
 and the shared trainer's resume behaviour."""
 
 import numpy as np
@@ -6,35 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from smpp_utils.core import config, io, metrics, trainer
+from smpp_utils.core import io, metrics, trainer
 from smpp_utils.data import splits
 from smpp_utils.data.features import metadata_features, oof_user_mean
-
-
-# ----------------------------------------------------------------------------- config
-def test_every_profile_has_the_same_knobs():
-    params = config.load_params()
-    keys = {p: {s: set(v) for s, v in params[p].items() if isinstance(v, dict)} for p in config.PROFILES}
-    assert keys["ci"] == keys["default"] == keys["paper"]
-
-
-def test_stage_fills_none_from_params_and_keeps_given(monkeypatch):
-    monkeypatch.setenv("SMPP_PROFILE", "ci")
-    cfg = config.stage("data", sim_posts=None, val_frac=0.2)
-    assert cfg.profile == "ci"
-    assert cfg.sim_posts == config.load_params()["ci"]["data"]["sim_posts"]
-    assert cfg.val_frac == 0.2
-    assert cfg.seed == config.load_params()["ci"]["seed"]
-
-
-def test_stage_rejects_unknown_knob():
-    with pytest.raises(KeyError, match="not in params.yaml"):
-        config.stage("data", profile="ci", sim_postz=5)
-
-
-def test_unknown_profile_is_an_error():
-    with pytest.raises(ValueError, match="unknown profile"):
-        config.active_profile("big")
 
 
 # ----------------------------------------------------------------------------- io

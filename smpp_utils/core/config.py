@@ -1,12 +1,21 @@
 """params.yaml access.
 
-``params.yaml`` holds one key ``profile`` (ci | default | paper) and one block per
-profile; each block has a ``seed`` and one flat section per pipeline stage. A notebook's
-``parameters`` cell declares ``profile`` and the stage's knobs with value ``None``;
-papermill (under DVC, see ``smpp_utils.core.pipeline``) passes every knob explicitly, while in
-JupyterLab or nbval the ``None`` values are filled from params.yaml by :func:`stage`.
+``params.yaml`` holds a ``base`` block (every knob once, one YAML anchor per section), one
+block per profile (``ci``, ``default``, ``paper``: ``name``, ``reports``, ``seed`` and one flat
+section per pipeline stage, each a YAML merge of the base section with the profile's deltas)
+and, as its last line, ``profile: *<name>`` - an alias of the active profile's block, so that
+DVC can read ``profile.name``, ``profile.reports`` and ``profile.<section>.<key>`` without
+nested interpolation. YAML resolves the aliases and merge keys on load; :func:`load_params`
+returns the resolved mapping (plain dicts, no shared objects) after
+:func:`smpp_utils.core.knobs.validate` has checked every knob of every profile.
 
-The profile is chosen by, in order: an explicit value, ``$SMPP_PROFILE``, params.yaml.
+A notebook's ``parameters`` cell declares ``profile`` and the stage's knobs with value
+``None``; papermill (under DVC, see ``smpp_utils.core.pipeline``) passes every knob
+explicitly, while in JupyterLab or nbval the ``None`` values are filled from params.yaml by
+:func:`stage`.
+
+The profile is chosen by, in order: an explicit value, ``$SMPP_PROFILE``, params.yaml's
+``profile`` alias.
 """
 
 from __future__ import annotations
@@ -17,54 +26,74 @@ from typing import Any
 
 import yaml
 
-from . import paths
+from . import knobs, paths
 
-PROFILES = ("ci", "default", "paper")
+PROFILES = knobs.PROFILES
 
 
 def load_params(path=None) -> dict:
+    """The resolved, validated params.yaml (``paths.ROOT / 'params.yaml'`` unless ``path``)."""
     p = paths.resolve(path) if path else paths.ROOT / "params.yaml"
     with open(p) as fh:
-        params = yaml.safe_load(fh)
-    if not isinstance(params, dict) or "profile" not in params:
-        raise ValueError(f"{p}: expected a mapping with a 'profile' key")
-    for prof in PROFILES:
-        if prof not in params:
-            raise ValueError(f"{p}: missing the '{prof}' profile block")
+        try:
+            params = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:   # e.g. an alias used before its anchor
+            raise knobs.KnobError(f"{p}: not valid YAML: {exc}") from None
+    params = _plain(params)             # aliases share objects; callers may mutate their copy
+    knobs.validate(params, source=p)
     return params
 
 
+def _plain(obj):
+    """A copy without shared sub-objects (``copy.deepcopy`` would keep the aliases' sharing)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
 def active_profile(explicit: str | None = None, params: dict | None = None) -> str:
-    prof = explicit or os.environ.get("SMPP_PROFILE") or (params or load_params())["profile"]
+    prof = explicit or os.environ.get("SMPP_PROFILE") or (params or load_params())["profile"]["name"]
     if prof not in PROFILES:
         raise ValueError(f"unknown profile {prof!r}; expected one of {PROFILES}")
     return prof
 
 
+def profile_block(profile: str, params: dict | None = None) -> dict:
+    """``{"name", "reports", "seed", "sections": {section: {knob: value}}}`` of ``profile``."""
+    params = params or load_params()
+    block = params[active_profile(profile, params)]
+    return {"name": block["name"], "reports": block["reports"], "seed": block["seed"],
+            "sections": {s: dict(block[s]) for s in knobs.SECTIONS}}
+
+
 def section(stage_name: str, profile: str, params: dict | None = None) -> dict:
     params = params or load_params()
     block = params[profile]
-    if stage_name not in block:
+    if stage_name not in knobs.SECTIONS:
         raise KeyError(f"params.yaml: profile '{profile}' has no section '{stage_name}'")
-    sec = dict(block[stage_name])
-    for k, v in sec.items():
-        if isinstance(v, (dict, list)):
-            raise ValueError(f"params.yaml: {profile}.{stage_name}.{k} must be a flat scalar")
-    return sec
+    return dict(block[stage_name])
 
 
 def stage(stage_name: str, profile: str | None = None, **given: Any) -> SimpleNamespace:
     """Resolve a notebook's parameters: every knob given (not None) wins, the rest come
     from ``params.yaml[profile][stage_name]``; ``seed`` comes from the profile block.
 
-    Unknown knobs are an error, so a typo in a parameters cell cannot pass silently.
+    Unknown knobs are an error, so a typo in a parameters cell cannot pass silently; the
+    given values are validated like params.yaml's (papermill ``-p epochs -1`` is refused).
     """
     params = load_params()
     prof = active_profile(profile, params)
     sec = section(stage_name, prof, params)
-    sec.setdefault("seed", params[prof].get("seed", 0))
+    sec.setdefault("seed", params[prof]["seed"])
     unknown = sorted(set(given) - set(sec))
     if unknown:
         raise KeyError(f"parameters {unknown} are not in params.yaml {prof}.{stage_name}")
     resolved = {k: (given[k] if given.get(k) is not None else v) for k, v in sec.items()}
+    overridden = {k for k in given if given[k] is not None}
+    if overridden:
+        knobs.validate_section(stage_name, {k: v for k, v in resolved.items() if k != "seed"},
+                               where=f"{prof}.{stage_name}", source="notebook parameters",
+                               seed=resolved["seed"])
     return SimpleNamespace(profile=prof, **resolved)

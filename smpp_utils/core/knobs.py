@@ -1,0 +1,409 @@
+"""Every knob of params.yaml: its type, allowed values and meaning, and the check that
+refuses nonsense before any stage writes a file.
+
+One dataclass per params.yaml section (the field order is the file's). A field's annotation
+is its type (``int``: an integer, never a bool and never ``3.0``; ``float``: any number;
+``bool``; ``str``) and its :func:`knob` rule the allowed values. A field without a default is
+required in every profile. Adding a knob = one field here + one line in params.yaml's base.
+
+:func:`validate` (called by :func:`smpp_utils.core.config.load_params`, so by every notebook,
+the pipeline runner and the pre-flight check) looks at ``base``, every profile block and the
+active one, and raises one :class:`KnobError` listing every problem, one per line, each
+naming ``profile.section.key``. Whether files named by a knob exist (``smpd_root``,
+``clip_pretrained``) is the pipeline's pre-flight check, not this one.
+"""
+
+import dataclasses
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROFILES = ("ci", "default", "paper")
+BASELINES = ("SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
+             "NIPA", "MMRA", "SKAPP")   # JRPP Table 2 = smpp_utils.baselines.REGISTRY (tested)
+ABLATION_VARIANTS = ("w/o retrieval", "w/o joint", "w/o filter")   # = jrpp.ablation.TRAINED_VARIANTS
+EMB_SPEC = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$")          # file:array, e.g. clip:image
+
+
+class KnobError(ValueError):
+    """params.yaml (or a notebook parameter) holds a value the study cannot run with."""
+
+
+def knob(*, ge=None, gt=None, le=None, lt=None, choices=None, items=None, spec=None,
+         nonempty=False):
+    """A required field's rule. ``ge/gt/le/lt``: numeric bounds; ``choices``: allowed values;
+    ``items``: the value is a comma-separated list (a str, or one number) whose items are
+    ``float``/``int`` within the same bounds, or one of ``choices``; ``spec``: a regex the
+    string must match; ``nonempty``: a str (or list) that must not be empty."""
+    rule = {k: v for k, v in dict(ge=ge, gt=gt, le=le, lt=lt, choices=choices, items=items,
+                                  spec=spec, nonempty=nonempty).items()
+            if v is not None and v is not False}   # not `v not in (None, False)`: 0 == False
+    return field(metadata=rule)
+
+
+FRACTION = dict(gt=0.0, lt=1.0)   # a fraction strictly between 0 and 1
+
+
+# ------------------------------------------------------------------------------ sections
+@dataclass
+class DataKnobs:
+    source: str = knob(choices=("sim", "smpd"))   # sim = SMPD-Sim written by the simulator | smpd = official files
+    smpd_root: str = knob()               # folder with the official SMPD files; required (non-empty) when source: smpd
+    lenient: bool = knob()                # drop posts whose image is missing/unreadable instead of failing
+    sim_posts: int = knob(ge=0)           # simulated train posts; >= 1 when source: sim
+    sim_users: int = knob(ge=0)           # simulated users; >= 1 when source: sim
+    sim_image_size: int = knob(ge=0)      # side of the simulated square images (pixels); >= 8 when source: sim
+    sim_test_ratio: float = knob(ge=0.0, lt=1.0)   # extra later-in-time posts as the official test files, [0, 1)
+    val_frac: float = knob(**FRACTION)    # validation share of the labelled posts, (0, 1)
+    test_frac: float = knob(**FRACTION)   # test share, (0, 1); val_frac + test_frac < 1
+
+
+@dataclass
+class PrototypesKnobs:
+    clip_model: str = knob(nonempty=True)  # open_clip model name (project config or built-in)
+    clip_pretrained: str = knob()          # "" = pre-train here, else a local checkpoint file path (no hub tags)
+    text_encoder: str = knob(choices=("minilm", "clip"))   # minilm (offline all-MiniLM-L6-v2) | clip
+    pretrain_epochs: int = knob(ge=0)      # CLIP pre-training epochs; >= 1 when clip_pretrained is ""
+    pretrain_batch: int = knob(ge=2)       # pre-training batch (contrastive: >= 2)
+    pretrain_lr: float = knob(gt=0.0)      # pre-training learning rate, > 0
+    embed_batch: int = knob(ge=1)          # batch size when embedding every post
+    num_workers: int = knob(ge=0)          # DataLoader workers (0 = main process)
+    shots: int = knob(ge=1)                # per-subcategory prototype budget (paper: 256)
+    time_bins: int = knob(ge=1)            # postdate bins the prototype sampler spreads over
+    topic_clusters: int = knob(ge=1)       # k-means topic clusters the sampler spreads over
+    user_cap: int = knob(ge=1)             # most prototypes per user (relaxed only if needed)
+
+
+@dataclass
+class FinetuneKnobs:
+    global_ctx: int = knob(ge=1)           # learnable global prompt context tokens
+    local_ctx: int = knob(ge=1)            # learnable local prompt context tokens
+    epochs: int = knob(ge=1)               # prompt fine-tuning epochs
+    batch_size: int = knob(ge=2)           # fine-tuning batch (contrastive loss: >= 2)
+    lr: float = knob(gt=0.0)               # learning rate, > 0
+    weight_decay: float = knob(ge=0.0)     # AdamW weight decay, >= 0
+    temperature: float = knob(gt=0.0)      # softmax temperature of the prompt logits, > 0
+    w_global: float = knob(ge=0.0)         # loss weight of the global prompt term, >= 0
+    w_local: float = knob(ge=0.0)          # loss weight of the local prompt term, >= 0
+    w_contrastive: float = knob(ge=0.0)    # loss weight of the image-text contrastive term, >= 0 (one weight > 0)
+    attn_heads: int = knob(ge=1)           # heads of the prototype attention
+    freeze_backbone: bool = knob()         # true = train prompts/attention/heads only
+    direct_epochs: int = knob(ge=1)        # epochs of Paper A's direct-regression comparison
+    num_workers: int = knob(ge=0)          # DataLoader workers
+
+
+@dataclass
+class JrppKnobs:
+    image_emb: str = knob(spec=EMB_SPEC)   # image embedding 'file:array' of stage 02 (data/<profile>/emb/file.npz)
+    text_emb: str = knob(spec=EMB_SPEC)    # text embedding 'file:array'
+    use_metadata: bool = knob()            # add the numeric post/user metadata to the query
+    proj_dim: int = knob(ge=1)             # query projection width
+    n_mol: int = knob(ge=1)                # mixture-of-logits components
+    mol_dim: int = knob(ge=1)              # width of each MoL component
+    shortlist: int = knob(ge=1)            # faiss shortlist per query; >= k
+    k: int = knob(ge=1)                    # retrieved neighbours per query
+    kprime_frac: float = knob(gt=0.0, le=1.0)   # Gumbel filter keeps k' = floor(kprime_frac * k), (0, 1]
+    gumbel_tau: float = knob(gt=0.0)       # Gumbel-softmax temperature, > 0
+    beta_sweep: str = knob(items=float, gt=0.0)   # IB beta values to sweep, comma list of numbers > 0 ("" = off)
+    ib_beta: float = knob(ge=0.0)          # information-bottleneck weight beta, >= 0
+    n_layers: int = knob(ge=1)             # aggregator transformer layers
+    n_heads: int = knob(ge=1)              # aggregator heads; must divide d_model
+    d_model: int = knob(ge=1)              # aggregator width
+    tta_T: int = knob(ge=0)                # test-time perturbations averaged (0 = none)
+    tta_scales: str = knob(items=float, gt=0.0, nonempty=True)   # perturbation noise scales, comma list of numbers > 0
+    lr: float = knob(gt=0.0)               # learning rate, > 0
+    batch_size: int = knob(ge=1)           # training batch
+    epochs: int = knob(ge=1)               # most training epochs (early stopping may end sooner)
+    patience: int = knob(ge=1)             # early stopping: epochs without a better val loss
+    reindex_every: int = knob(ge=1)        # rebuild the train bank index every n epochs
+    n_seeds: int = knob(ge=1)              # seeds of JRPP and the baselines
+    baselines: str = knob(items=str, choices=BASELINES)   # all | none | comma list of Table 2 names
+
+
+@dataclass
+class BoostingKnobs:
+    select_frac: float = knob(gt=0.0, le=1.0)   # fraction of features the selection step keeps, (0, 1]
+    oof_folds: int = knob(ge=2)            # folds of the out-of-fold target encodings
+    pca_dims: int = knob(ge=0)             # PCA components per embedding block (0 = none)
+    n_seeds: int = knob(ge=1)              # seeds of each boosted model
+    lgbm_estimators: int = knob(ge=1)      # LightGBM trees
+    lgbm_lr: float = knob(gt=0.0)          # LightGBM learning rate, > 0
+    lgbm_leaves: int = knob(ge=2)          # LightGBM leaves per tree
+    cat_iterations: int = knob(ge=1)       # CatBoost trees
+    cat_depth: int = knob(ge=1, le=16)     # CatBoost tree depth (CatBoost allows 1..16)
+    cat_lr: float = knob(gt=0.0)           # CatBoost learning rate, > 0
+
+
+@dataclass
+class AblationsKnobs:
+    variants: str = knob(items=str, choices=ABLATION_VARIANTS)   # comma list of variants trained in 06 ("" = none)
+    n_seeds: int = knob(ge=1)              # the first n seeds of stage 04; <= jrpp.n_seeds
+    tta_T_values: str = knob(items=int, ge=0, nonempty=True)     # Figure 5 values of T, comma list of ints >= 0
+
+
+@dataclass
+class TailKnobs:
+    top_fracs: str = knob(items=float, gt=0.0, lt=1.0, nonempty=True)   # Table 3 top shares of test posts, each in (0, 1)
+    tail_threshold: float = knob()         # Paper A's tail: posts with popularity above this
+
+
+@dataclass
+class ProfileKnobs:
+    name: str = knob(choices=PROFILES)     # the block's own key (ci | default | paper)
+    reports: str = knob(nonempty=True)     # results folder: 'reports' or 'reports/<sub>', distinct per profile
+    seed: int = knob(ge=0, lt=2 ** 32)     # seed of every stage (numpy accepts 0 .. 2**32-1)
+
+
+SECTIONS = {"data": DataKnobs, "prototypes": PrototypesKnobs, "finetune": FinetuneKnobs,
+            "jrpp": JrppKnobs, "boosting": BoostingKnobs, "ablations": AblationsKnobs,
+            "tail": TailKnobs}
+TOP_LEVEL = ("base", *PROFILES, "profile")
+
+
+# ------------------------------------------------------------------------------ checks
+def _name(v) -> str:
+    return {bool: "a bool", int: "an integer", float: "a number", str: "a string"}.get(v, str(v))
+
+
+def _bounds(f: dataclasses.Field, v) -> str | None:
+    m = f.metadata
+    for key, ok, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                          ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+        if key in m and not ok(v, m[key]):
+            return f"must be {word} {m[key]}, got {v!r}"
+    return None
+
+
+def _type_error(typ, v) -> str | None:
+    is_num = isinstance(v, (int, float)) and not isinstance(v, bool)
+    ok = {bool: isinstance(v, bool), str: isinstance(v, str),
+          int: isinstance(v, int) and not isinstance(v, bool),
+          float: is_num and math.isfinite(v)}[typ]
+    return None if ok else f"expected {_name(typ)}, got {v!r}"
+
+
+def _list_items(f: dataclasses.Field, v) -> list[str]:
+    """Problems of a comma-separated list knob (a single number is a one-item list)."""
+    m, kind = f.metadata, f.metadata["items"]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        return [f"expected a comma-separated list in a string, got {v!r}"]
+    if kind is str and v.strip().lower() in ("all", "none", "") and "choices" in m and f.name == "baselines":
+        return []
+    items = [s.strip() for s in re.split(r"[,;]", v) if s.strip()]
+    if not items:
+        return ["must list at least one value, got ''"] if m.get("nonempty") else []
+    out = []
+    for s in items:
+        if kind is str:
+            if s not in m["choices"]:
+                close = difflib.get_close_matches(s, m["choices"], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                out.append(f"{s!r} is not one of {', '.join(m['choices'])}{hint}")
+            continue
+        try:
+            x = kind(s)
+        except ValueError:
+            out.append(f"item {s!r} of {v!r} is not {_name(kind)}")
+            continue
+        if kind is float and not math.isfinite(x):
+            out.append(f"item {s!r} of {v!r} is not finite")
+        elif (b := _bounds(f, x)) is not None:
+            out.append(f"item {s!r} of {v!r}: {b}")
+    return out
+
+
+def _value_errors(f: dataclasses.Field, v) -> list[str]:
+    m = f.metadata
+    if "items" in m:
+        return _list_items(f, v)
+    if (t := _type_error(f.type, v)) is not None:
+        return [t]
+    if "choices" in m and v not in m["choices"]:
+        close = difflib.get_close_matches(str(v), [str(c) for c in m["choices"]], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return [f"must be one of {' | '.join(map(str, m['choices']))}, got {v!r}{hint}"]
+    if m.get("nonempty") and isinstance(v, str) and not v.strip():
+        return ["must not be empty"]
+    if "spec" in m and not m["spec"].match(v):
+        return [f"must look like 'file:array' (e.g. 'clip:image'), got {v!r}"]
+    b = _bounds(f, v) if f.type in (int, float) else None
+    return [b] if b else []
+
+
+def _keys(cls, got: dict, where: str) -> list[str]:
+    """Unknown (with the close match) and missing keys of a mapping checked against ``cls``."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    out = []
+    for k in got:
+        if k not in names:
+            close = difflib.get_close_matches(str(k), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names)}"
+            out.append(f"{where}.{k}: unknown knob{hint}")
+    out += [f"{where}.{k}: missing (expected {_name(f.type)})"
+            for f in dataclasses.fields(cls) if (k := f.name) not in got and not isinstance(got.get(k), dict)]
+    return out
+
+
+def _fields(cls, got: dict, where: str) -> list[str]:
+    out = _keys(cls, got, where)
+    for f in dataclasses.fields(cls):
+        if f.name in got:
+            out += [f"{where}.{f.name}: {e}" for e in _value_errors(f, got[f.name])]
+    return out
+
+
+def _num(sec: dict, k: str):
+    v = sec.get(k)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _cross_section(name: str, sec: dict, where: str) -> list[str]:
+    """Rules across knobs of one section (only where both values are well-typed)."""
+    out = []
+    if name == "data":
+        vf, tf = _num(sec, "val_frac"), _num(sec, "test_frac")
+        if vf is not None and tf is not None and 0 < vf < 1 and 0 < tf < 1 and vf + tf >= 1:
+            out.append(f"{where}.val_frac + {where}.test_frac: must be < 1 (nothing left to "
+                       f"train on), got {vf} + {tf}")
+        if sec.get("source") == "smpd" and isinstance(sec.get("smpd_root"), str) and not sec["smpd_root"].strip():
+            out.append(f"{where}.smpd_root: required when source: smpd (the folder with the official SMPD files)")
+        if sec.get("source") == "sim":
+            for k, lo in (("sim_posts", 1), ("sim_users", 1), ("sim_image_size", 8)):
+                v = _num(sec, k)
+                if v is not None and v < lo:
+                    out.append(f"{where}.{k}: must be >= {lo} when source: sim, got {v}")
+    elif name == "prototypes":
+        cp = sec.get("clip_pretrained")
+        if isinstance(cp, str) and cp.strip() and not _looks_like_file(cp):
+            out.append(f"{where}.clip_pretrained: expected the path of a local checkpoint file "
+                       f"(e.g. /models/ViT-B-32-openai.pt), got {cp!r}; hub tags are never downloaded")
+        if cp == "" and _num(sec, "pretrain_epochs") == 0:
+            out.append(f"{where}.pretrain_epochs: must be >= 1 when clip_pretrained is \"\" "
+                       f"(nothing else trains the CLIP encoder), got 0")
+    elif name == "finetune":
+        ws = [_num(sec, k) for k in ("w_global", "w_local", "w_contrastive")]
+        if all(w is not None and w == 0 for w in ws):
+            out.append(f"{where}.w_global/w_local/w_contrastive: at least one loss weight must be > 0")
+    elif name == "jrpp":
+        sl, k = _num(sec, "shortlist"), _num(sec, "k")
+        if sl is not None and k is not None and 1 <= sl < k:
+            out.append(f"{where}.shortlist: must be >= {where}.k ({k}), got {sl}")
+        dm, nh = _num(sec, "d_model"), _num(sec, "n_heads")
+        if dm and nh and dm >= 1 and nh >= 1 and dm % nh:
+            out.append(f"{where}.n_heads: must divide {where}.d_model ({dm}), got {nh}")
+    return out
+
+
+def _looks_like_file(s: str) -> bool:
+    p = Path(s)
+    return "/" in s or "\\" in s or s.startswith("~") or p.suffix in (".pt", ".pth", ".bin", ".safetensors")
+
+
+def validate_section(name: str, sec, where: str, source="params.yaml", seed=None) -> None:
+    """Check one section's resolved knobs (e.g. a notebook's parameters after papermill)."""
+    probs = _section_problems(name, sec, where)
+    if seed is not None:
+        probs += [f"{where}.seed: {e}" for e in _value_errors(_field(ProfileKnobs, "seed"), seed)]
+    if probs:
+        raise KnobError(f"{source}: {len(probs)} invalid knob(s):\n  " + "\n  ".join(probs))
+
+
+def _field(cls, name):
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _section_problems(name: str, sec, where: str) -> list[str]:
+    if not isinstance(sec, dict):
+        return [f"{where}: expected a mapping of knobs, got {sec!r}"]
+    probs = _fields(SECTIONS[name], sec, where)
+    for k, v in sec.items():
+        if isinstance(v, (dict, list)):
+            probs.append(f"{where}.{k}: must be a flat scalar, got {type(v).__name__}")
+    return probs + _cross_section(name, sec, where)
+
+
+def _block_problems(block, where: str, with_profile_fields: bool) -> list[str]:
+    if not isinstance(block, dict):
+        return [f"{where}: expected a mapping, got {block!r}"]
+    probs = []
+    head = [f.name for f in dataclasses.fields(ProfileKnobs)] if with_profile_fields else []
+    known = [*head, *SECTIONS]
+    for k in block:
+        if k not in known:
+            close = difflib.get_close_matches(str(k), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            probs.append(f"{where}.{k}: unknown section{hint}")
+    for k in known:
+        if k not in block:
+            probs.append(f"{where}.{k}: missing")
+        elif k in SECTIONS:
+            probs += _section_problems(k, block[k], f"{where}.{k}")
+        else:
+            probs += [f"{where}.{k}: {e}" for e in _value_errors(_field(ProfileKnobs, k), block[k])]
+    if with_profile_fields and "name" in block and block.get("name") != where and where in PROFILES:
+        probs.append(f"{where}.name: must be the block's own key {where!r}, got {block['name']!r}")
+    if with_profile_fields and isinstance(block.get("reports"), str):
+        probs += _reports_problems(block["reports"], where)
+    if with_profile_fields and isinstance(block.get("ablations"), dict) and isinstance(block.get("jrpp"), dict):
+        a, j = _num(block["ablations"], "n_seeds"), _num(block["jrpp"], "n_seeds")
+        if a is not None and j is not None and a > j >= 1:
+            probs.append(f"{where}.ablations.n_seeds: must be <= {where}.jrpp.n_seeds ({j}), "
+                         f"it reads stage 04's first n seeds; got {a}")
+    return probs
+
+
+def _reports_problems(rep: str, where: str) -> list[str]:
+    parts = Path(rep).parts
+    if Path(rep).is_absolute() or ".." in parts or not parts or parts[0] != "reports":
+        return [f"{where}.reports: must be 'reports' or a folder under it (e.g. 'reports/{where}'), got {rep!r}"]
+    return []
+
+
+def validate(params, source="params.yaml") -> None:
+    """Refuse a params mapping (resolved YAML) with any unknown, missing, mistyped or
+    out-of-range knob, in ``base``, in any profile block or in the active ``profile``."""
+    if not isinstance(params, dict):
+        raise KnobError(f"{source}: expected a mapping with base, {', '.join(PROFILES)} and profile")
+    probs = []
+    for k in params:
+        if k not in TOP_LEVEL:
+            close = difflib.get_close_matches(str(k), TOP_LEVEL, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            probs.append(f"{k}: unknown top-level key{hint}")
+    for k in TOP_LEVEL:
+        if k not in params:
+            probs.append(f"{k}: missing" + (" (the last line must be e.g. `profile: *default`)"
+                                              if k == "profile" else ""))
+    if "base" in params:
+        probs += _block_problems(params["base"], "base", with_profile_fields=False)
+    for prof in PROFILES:
+        if prof in params:
+            probs += _block_problems(params[prof], prof, with_profile_fields=True)
+    reps = {p: params[p].get("reports") for p in PROFILES if isinstance(params.get(p), dict)}
+    for i, p in enumerate(PROFILES):
+        for q in PROFILES[i + 1:]:
+            if reps.get(p) is not None and reps.get(p) == reps.get(q):
+                probs.append(f"{q}.reports: must differ from {p}.reports ({reps[p]!r}); "
+                             f"each profile writes its own results")
+    if "profile" in params:
+        probs += _active_problems(params)
+    if probs:
+        raise KnobError(f"{source}: {len(probs)} invalid knob(s):\n  " + "\n  ".join(probs))
+
+
+def _active_problems(params: dict) -> list[str]:
+    act = params["profile"]
+    if not isinstance(act, dict):
+        return [f"profile: must be an alias of a profile block as the file's last line "
+                f"(`profile: *{act if act in PROFILES else 'default'}`), got {act!r}"]
+    name = act.get("name")
+    if name not in PROFILES:
+        return _block_problems(act, "profile", with_profile_fields=True)
+    if act != params.get(name):   # e.g. `profile: {<<: *ci, seed: 3}`: a fourth, hidden profile
+        return [f"profile: must be exactly an alias of the {name!r} block (`profile: *{name}`); "
+                f"put changes in the {name} block instead"]
+    return []
