@@ -18,9 +18,12 @@ export OMP_WAIT_POLICY := PASSIVE
 
 help:
 	@echo "make setup   create $(VENV) from requirements.lock and install smpp_utils (editable)"
-	@echo "make repro   setup, then 'dvc repro': every table/figure of the active profile (params.yaml)"
+	@echo "make repro   setup, pre-flight check, then 'dvc repro': every output of the active profile"
+	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
 	@echo "make lab     setup, then JupyterLab on notebooks/ with the project kernel (python3)"
+	@echo "make check-determinism   two clean ci runs in temp copies, compared byte for byte (slow)"
+	@echo "make normalize-notebooks rewrite notebooks/*.ipynb in the nbstripout filter's canonical form"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +36,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 repro: setup
+	$(PY) -m smpp_utils check
 	$(VENV)/bin/dvc repro
 
 test: setup
@@ -45,4 +49,25 @@ lab: setup
 clean-ci:
 	rm -rf data/ci models/ci reports/ci
 
-.PHONY: help setup repro test lab clean-ci
+# The committed notebooks must be byte-identical to what the git filter (nbstripout, installed
+# by `make setup`) makes of them, or a fresh clone shows them modified: nbstripout renumbers
+# cell ids ("0", "1", ...) and strips outputs. Run this after editing notebooks with nbformat.
+normalize-notebooks: setup
+	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+# Two clean runs of the ci pipeline (`dvc repro` with `profile: *ci`) in fresh copies of the
+# tracked tree (sharing this venv), then every output under data/ci models/ci reports/ci is
+# compared byte for byte (timings and executed notebooks are listed as skipped). Not in `make test`.
+DET_DIR ?= $(shell mktemp -d -t smpp-determinism-XXXXXX)
+check-determinism: setup
+	@echo "runs in $(DET_DIR)"
+	for run in a b; do \
+	  mkdir -p $(DET_DIR)/$$run && git ls-files -z | xargs -0 cp --parents -t $(DET_DIR)/$$run && \
+	  ln -s $(abspath $(VENV)) $(DET_DIR)/$$run/.venv && \
+	  sed -i 's/^profile: \*[a-z]*/profile: *ci/' $(DET_DIR)/$$run/params.yaml && \
+	  ( cd $(DET_DIR)/$$run && git init -q && git add -A && git -c user.name=d -c user.email=d@d commit -qm run && \
+	    SMPP_ROOT=$(DET_DIR)/$$run PYTHONPATH=$(DET_DIR)/$$run $(abspath $(VENV))/bin/dvc repro -q ) || exit 1; \
+	done
+	$(PY) -m smpp_utils.core.determinism $(DET_DIR)/a $(DET_DIR)/b
+
+.PHONY: help setup repro test lab clean-ci normalize-notebooks check-determinism

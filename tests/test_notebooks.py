@@ -1,7 +1,10 @@
 """House rules for the notebooks: committed without outputs, kernel python3, exactly one
-``parameters`` cell whose names are exactly the knobs DVC passes for the stage."""
+``parameters`` cell whose names are exactly the knobs DVC passes for the stage, and stored in
+the nbstripout filter's canonical form (else a fresh clone is dirty after ``make setup``)."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -38,3 +41,16 @@ def test_parameters_cell_matches_params_yaml(stage):
         expected = {"profile", "seed", *config.section(stage, profile, params)}
         assert set(names) == expected, f"{stage}: parameters cell vs params.yaml {profile}.{stage}"
     assert all(v is None for v in names.values()), f"{stage}: parameters must default to None"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_git_filter_leaves_committed_notebook_unchanged(path):
+    """`make setup` installs `nbstripout --install`: git then runs `python -m nbstripout` on
+    every notebook (stdin -> stdout) to compare it with the index. nbstripout renumbers cell
+    ids ("0", "1", ...); a notebook committed with nbformat's random ids shows as modified in a
+    fresh clone. Fix with `make normalize-notebooks`."""
+    raw = path.read_bytes()
+    filtered = subprocess.run([sys.executable, "-m", "nbstripout"], input=raw,
+                              capture_output=True, check=True).stdout
+    assert filtered == raw, (f"{path.name}: not in the git filter's canonical form (cell ids or "
+                             "outputs); run `make normalize-notebooks` and commit")

@@ -6,9 +6,18 @@ never clobbers the ``default`` outputs:
 
     data/<profile>/      canonical tables, splits, embeddings, features
     models/<profile>/    checkpoints
-    reports/             tables/figures/metrics/notebooks of ``default`` (committed) and of
-                         ``paper`` (a real-data run regenerates the same tables in place)
+    reports/             tables/figures/metrics/notebooks of ``default`` (committed)
     reports/ci/          the same for ``ci`` (git-ignored; nbval and tests write here)
+    reports/paper/       the same for ``paper`` (real SMPD; git-ignored)
+
+(``REPORTS`` below must agree with ``<profile>.reports`` in params.yaml; a test checks it.)
+
+Staging. The runner (``smpp_utils.core.pipeline``) sets ``$SMPP_REPORTS_STAGING`` to a
+scratch folder holding a copy of the profile's tables/figures/metrics; while it is set,
+:func:`reports_dir` of that profile (``$SMPP_PROFILE``) returns the scratch folder, so a
+stage writes its reports there (and still reads earlier stages' reports, e.g. ``data.json``),
+and the runner moves what the stage wrote into :func:`final_reports_dir` only when the whole
+notebook succeeded. A killed or failed run leaves ``reports/`` as the last complete run left it.
 """
 
 from __future__ import annotations
@@ -41,8 +50,29 @@ def models_dir(profile: str) -> Path:
     return ROOT / "models" / profile
 
 
+REPORTS = {"ci": "reports/ci", "default": "reports", "paper": "reports/paper"}
+STAGING_ENV = "SMPP_REPORTS_STAGING"
+
+
+def final_reports_dir(profile: str) -> Path:
+    """Where the profile's reports live once a stage has succeeded."""
+    if profile not in REPORTS:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(REPORTS)}")
+    return ROOT / REPORTS[profile]
+
+
 def reports_dir(profile: str) -> Path:
-    return ROOT / "reports" / "ci" if profile == "ci" else ROOT / "reports"
+    """Where a stage writes (and reads) the profile's reports: the runner's staging folder
+    while one is active for this profile, else :func:`final_reports_dir`."""
+    staging = os.environ.get(STAGING_ENV)
+    if staging and os.environ.get("SMPP_PROFILE") == profile:
+        return Path(staging)
+    return final_reports_dir(profile)
+
+
+def staging_root(profile: str) -> Path:
+    """Scratch space of the runner (git- and dvc-ignored): ``.staging/<profile>/``."""
+    return ROOT / ".staging" / profile
 
 
 def tables_dir(profile: str) -> Path:

@@ -4,7 +4,10 @@ reader, write the canonical table and the splits.
 ``source: sim``  - SMPD-Sim writes the official file format into ``data/<profile>/raw``
                    (reused when the same simulator config is already there), then the
                    reader reads it exactly as it reads real SMPD.
-``source: smpd`` - the reader reads the official files at ``smpd_root``.
+``source: smpd`` - the reader reads the official files at ``smpd_root`` in place; nothing is
+                   copied, and ``data/<profile>/raw/SOURCE.json`` records which folder was
+                   read and its content hash (``core.preflight.smpd_manifest``), so the
+                   stage's declared output ``raw/`` exists for every profile.
 """
 
 from __future__ import annotations
@@ -61,11 +64,27 @@ def ensure_simulated(cfg) -> dict:
     return {"reused": False, **summary}
 
 
+def write_source_manifest(cfg, root: Path) -> Path:
+    """``data/<profile>/raw/SOURCE.json``: the external SMPD folder read by this run and its
+    content hash (reused from the pre-flight record when it describes the same folder)."""
+    from ..core.io import write_json
+    from ..core.preflight import external_dir, smpd_manifest
+
+    recorded = external_dir(cfg.profile) / "smpd.json"
+    manifest = json.loads(recorded.read_text()) if recorded.is_file() else {}
+    if manifest.get("root") != str(root):
+        manifest = smpd_manifest(root)
+    return write_json(paths.data_dir(cfg.profile) / "raw" / "SOURCE.json", manifest)
+
+
 def prepare(cfg) -> tuple[pd.DataFrame, dict]:
-    """Read the raw files, write ``posts.parquet`` and ``splits.parquet``; return the posts
-    and a report (reader summary, split sizes, fingerprints)."""
+    """Read the raw files, write ``posts.parquet`` and ``splits.parquet`` (and, for real
+    SMPD, ``raw/SOURCE.json``); return the posts and a report (reader summary, split sizes,
+    fingerprints)."""
     root = raw_root(cfg)
     posts, report = smpd.read_smpd(root, lenient=bool(cfg.lenient))
+    if cfg.source == "smpd":
+        write_source_manifest(cfg, root)
     d = paths.data_dir(cfg.profile)
     data_fp = smpd.data_fingerprint(posts)
     # the image root, relative to the project when inside it (outputs stay movable)
