@@ -11,7 +11,8 @@ A model is an ``nn.Module`` with, over a batch (a dict of tensors, one row per p
   used instead of the MSE for early stopping and the best checkpoint;
 * optional ``param_groups() -> list[dict]`` (torch optimizer groups; default: every parameter
   with ``requires_grad``), ``on_epoch_start(epoch, trainer)``, ``on_epoch_end(epoch, trainer)``
-  (its return value is kept in ``History.extra``).
+  (its return value is kept in ``History.extra``), ``after_step()`` (e.g. clamp CLIP's
+  temperature after each optimizer step).
 
 Data: a dict of equal-length in-memory tensors (shuffled per epoch with a seeded generator) or a
 callable ``loader(epoch) -> iterable of batch dicts`` (a DataLoader factory for streaming; it
@@ -58,6 +59,8 @@ class TrainConfig:
     warmup_steps: int = 0
     amp: bool = True                     # autocast on CUDA only; CPU is always full precision
     max_steps: int | None = None         # stop after this many optimizer steps in total
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
 
 
 @dataclass
@@ -173,7 +176,8 @@ class Trainer:
         groups = (model.param_groups() if hasattr(model, "param_groups")
                   else [p for p in self.model.parameters() if p.requires_grad])
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        self.opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas),
+                           eps=cfg.eps)
         self.sched = None
         self.amp_dtype = amp_dtype(self.device) if cfg.amp else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -258,6 +262,8 @@ class Trainer:
             self.opt.step()
         if self.sched is not None:
             self.sched.step()
+        if hasattr(self.model, "after_step"):
+            self.model.after_step()
         self.history.steps += 1
         return parts
 
