@@ -1,12 +1,11 @@
-"""Core helpers: metrics, features, and the shared trainer's resume behaviour (params.yaml:
-test_config.py; io and fingerprints: test_io.py; splits: test_splits.py)."""
+"""Core helpers: metrics and metadata features (params.yaml: test_config.py;
+trainer: test_trainer.py; io and fingerprints: test_io.py; splits: test_splits.py)."""
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from smpp_utils.core import metrics, trainer
+from smpp_utils.core import metrics
 from smpp_utils.data.features import metadata_features, oof_user_mean
 
 
@@ -63,60 +62,3 @@ def test_metadata_features_shape_and_types():
     f = metadata_features(posts, oof_folds=3)
     assert len(f) == 50 and f["title_camera"].eq(1).all() and f["tag_count"].eq(3).all()
     assert f["account_age_days"].eq(10).all() and str(f["category"].dtype) == "category"
-
-
-# ----------------------------------------------------------------------------- trainer
-class _Lin(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = torch.nn.Linear(3, 1)
-
-    def predict(self, b):
-        return self.lin(b["x"]).squeeze(-1)
-
-    def training_loss(self, b):
-        return torch.nn.functional.mse_loss(self.predict(b) + 0.01 * torch.randn(len(b["y"])), b["y"])
-
-
-def _data(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, generator=g)
-    return {"x": x, "y": x @ torch.tensor([1.0, -2.0, 0.5]) + 3}
-
-
-def test_trainer_resume_equals_continuous(tmp_path):
-    cfg = trainer.TrainConfig(epochs=4, lr=0.05, batch_size=16, patience=10, seed=1)
-    train, val = _data(64, 0), _data(32, 1)
-    torch.manual_seed(0)
-    full = trainer.Trainer(_Lin(), cfg, tmp_path / "a", progress=False)
-    full.fit(train, val)
-    torch.manual_seed(123)   # different init on purpose: resume must restore everything
-    part = trainer.Trainer(_Lin(), cfg, tmp_path / "b", progress=False)
-    torch.manual_seed(0)
-    part.model.load_state_dict(_Lin().state_dict())
-    part.fit(train, val, stop_after=2)
-    resumed = trainer.Trainer(_Lin(), cfg, tmp_path / "b", progress=False)
-    resumed.fit(train, val)
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.allclose(a, b)
-    assert full.history.val_mse == resumed.history.val_mse
-    assert (tmp_path / "b" / "best.pt").is_file() and (tmp_path / "b" / "last.pt").is_file()
-
-
-def test_trainer_learns_and_early_stops(tmp_path):
-    cfg = trainer.TrainConfig(epochs=50, lr=0.0, batch_size=16, patience=2, seed=0)
-    t = trainer.Trainer(_Lin(), cfg, None, progress=False)
-    h = t.fit(_data(32, 0), _data(16, 1))
-    assert h.stopped_early and len(h.val_mse) == 3     # lr 0: no improvement after epoch 1
-    model, h2 = trainer.fit(_Lin(), _data(256, 0), _data(64, 1),
-                            trainer.TrainConfig(epochs=30, lr=0.05, batch_size=32, seed=0), progress=False)
-    assert h2.best_val_mse < 0.05
-
-
-def test_trainer_ignores_a_stale_checkpoint(tmp_path):
-    cfg = trainer.TrainConfig(epochs=2, lr=0.05, batch_size=16, seed=1)
-    trainer.Trainer(_Lin(), cfg, tmp_path, progress=False, run_key="data-A").fit(_data(32, 0), _data(16, 1))
-    other = trainer.Trainer(_Lin(), cfg, tmp_path, progress=False, run_key="data-B")
-    assert other.try_resume() is False and other.epoch == 0
-    same = trainer.Trainer(_Lin(), cfg, tmp_path, progress=False, run_key="data-A")
-    assert same.try_resume() is True and same.epoch == 2

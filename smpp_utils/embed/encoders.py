@@ -110,12 +110,10 @@ def save_clip_checkpoint(model, path, meta: dict | None = None) -> Path:
     """Save ``{'state_dict', 'smpp_meta'}`` atomically; ``open_clip.load_checkpoint`` (and so
     ``create_clip(name, pretrained=path)``) reads the ``state_dict`` key with
     ``weights_only=True``, so ``meta`` must hold plain JSON-like values."""
-    from ..core.io import atomic_path
+    from ..core.checkpoint import save_checkpoint
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save({"state_dict": state, "smpp_meta": dict(meta or {})}, tmp)
-    return Path(path)
+    return save_checkpoint(path, {"state_dict": state, "smpp_meta": dict(meta or {})})
 
 
 def clip_checkpoint_path(profile: str) -> Path:
@@ -212,7 +210,7 @@ def pretrain_clip(model, posts_train: pd.DataFrame, image_root, tokenizer, epoch
     """
     import open_clip
 
-    from ..core.device import seed_everything
+    from ..core.trainer import TrainConfig, Trainer
 
     if "split" in posts_train.columns and (posts_train["split"] != "train").any():
         raise ValueError("pretrain_clip: posts_train holds non-train rows; pre-train on the "
@@ -220,50 +218,62 @@ def pretrain_clip(model, posts_train: pd.DataFrame, image_root, tokenizer, epoch
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if preprocess is None:
         preprocess = _eval_preprocess(model)
-    seed_everything(seed)
     ds = PostImageDataset(posts_train, image_root, preprocess, tokenizer)
     drop_last = len(ds) > batch_size   # no tiny last batch: it makes the contrastive loss noisy
-    gen = torch.Generator().manual_seed(int(seed))
-    dl = _loader(ds, batch_size, num_workers, device, shuffle=True, generator=gen,
-                 drop_last=drop_last)
-    steps_per_epoch = max(len(dl), 1)
-    total = max(steps_per_epoch * epochs, 1)
-    warmup = max(int(warmup_frac * total), 1)
-    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6,
-                            fused=device.type in ("cpu", "cuda"))   # fused: ~8x faster step on CPU
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup
-        else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(total - warmup, 1))))
-    use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    loss_fn = open_clip.loss.ClipLoss()
-    losses, n_seen, t0 = [], 0, time.time()
-    model.train()
-    for ep in range(epochs):
-        ep_loss, ep_n = 0.0, 0
-        bar = tqdm(dl, desc=f"pretrain {ep + 1}/{epochs}", leave=False, disable=not progress)
-        for images, tokens, _ in bar:
-            images = images.to(device, non_blocking=True)
-            tokens = tokens.to(device, non_blocking=True)
-            with autocast(device):
-                img_f, txt_f, scale = model(images, tokens)[:3]
-                loss = loss_fn(img_f, txt_f, scale)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            with torch.no_grad():   # as open_clip: keep the temperature within [1/100, 1]
-                model.logit_scale.clamp_(0, math.log(100))
-            ep_loss += float(loss.detach()) * len(images)
-            ep_n += len(images)
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        losses.append(ep_loss / max(ep_n, 1))
-        n_seen += ep_n
+
+    def loader(epoch):                  # seeded per epoch, so a resumed run sees the same order
+        gen = torch.Generator().manual_seed(int(seed) * 1000 + epoch)
+        return _PairBatches(_loader(ds, batch_size, num_workers, device, shuffle=True,
+                                    generator=gen, drop_last=drop_last))
+
+    steps_per_epoch = max(len(loader(0)), 1)
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, patience=epochs + 1,
+                      weight_decay=weight_decay, grad_clip=None, seed=seed, device=str(device),
+                      optimizer="adamw", schedule="cosine", betas=(0.9, 0.98), eps=1e-6,
+                      warmup_steps=max(int(warmup_frac * steps_per_epoch * epochs), 1))
+    t0 = time.time()
+    tr = Trainer(_ClipObjective(model, open_clip.loss.ClipLoss(), weight_decay), cfg, None, progress,
+                 desc="pretrain")
+    hist = tr.fit(loader, None)
+    losses = hist.train_loss
+    n_seen = (steps_per_epoch * batch_size if drop_last else len(ds)) * epochs
     seconds = time.time() - t0
     model.eval()
     return {"loss_per_epoch": losses, "images_per_s": n_seen / seconds if seconds > 0 else 0.0,
             "seconds": seconds, "steps": steps_per_epoch * epochs, "n_pairs": len(ds)}
+
+
+class _PairBatches:
+    """(images, tokens, _) batches of a DataLoader as the trainer's batch dicts."""
+
+    def __init__(self, dl):
+        self.dl = dl
+
+    def __len__(self):
+        return len(self.dl)
+
+    def __iter__(self):
+        for images, tokens, _ in self.dl:
+            yield {"images": images, "tokens": tokens}
+
+
+class _ClipObjective(torch.nn.Module):
+    """open_clip's symmetric contrastive loss over a batch of (image, text) pairs."""
+
+    def __init__(self, clip, loss_fn, weight_decay: float):
+        super().__init__()
+        self.clip, self.loss_fn, self._wd = clip, loss_fn, weight_decay
+
+    def param_groups(self):
+        return _param_groups(self.clip, self._wd)
+
+    def training_loss(self, batch):
+        img_f, txt_f, scale = self.clip(batch["images"], batch["tokens"])[:3]
+        return self.loss_fn(img_f, txt_f, scale)
+
+    @torch.no_grad()
+    def after_step(self):                # as open_clip: keep the temperature within [1/100, 1]
+        self.clip.logit_scale.clamp_(0, math.log(100))
 
 
 def _eval_preprocess(model):
