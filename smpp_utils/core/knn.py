@@ -12,6 +12,7 @@ core count.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -28,11 +29,17 @@ def _faiss():
     return faiss
 
 
-def fixed_threads() -> int:
-    """Pin faiss' OpenMP pool to ``$SMPP_THREADS`` (default 2) threads; returns the count."""
-    n = max(1, int(os.environ.get("SMPP_THREADS", "2")))
-    _faiss().omp_set_num_threads(n)
-    return n
+@contextlib.contextmanager
+def fixed_threads():
+    """Run faiss with its OpenMP pool pinned to ``$SMPP_THREADS`` (default 2) threads, then
+    restore the previous count (the pool is process-wide and shared with torch)."""
+    fa = _faiss()
+    old = fa.omp_get_max_threads()
+    fa.omp_set_num_threads(max(1, int(os.environ.get("SMPP_THREADS", "2"))))
+    try:
+        yield
+    finally:
+        fa.omp_set_num_threads(old)
 
 
 def check_bank(emb, what: str = "retrieval bank") -> np.ndarray:
@@ -67,7 +74,6 @@ def build_index(emb, kind: str = "auto", approx_threshold: int = 200_000,
     """A faiss inner-product index over ``emb`` [N, d]. ``kind``: flat | ivf | hnsw | auto
     (flat up to ``approx_threshold`` rows, ivf above). IVF k-means is seeded by ``seed``."""
     fa = _faiss()
-    fixed_threads()
     emb = check_bank(emb)
     n, d = emb.shape
     if kind == "auto":
@@ -81,7 +87,8 @@ def build_index(emb, kind: str = "auto", approx_threshold: int = 200_000,
         rng = np.random.default_rng(seed)
         sample = emb[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
         index.cp.seed = seed
-        index.train(sample)
+        with fixed_threads():
+            index.train(sample)
         index.nprobe = nprobe or max(1, nlist // 16)
     elif kind == "hnsw":
         index = fa.IndexHNSWFlat(d, hnsw_m, fa.METRIC_INNER_PRODUCT)
@@ -91,14 +98,15 @@ def build_index(emb, kind: str = "auto", approx_threshold: int = 200_000,
     use_gpu = (fa.get_num_gpus() > 0) if use_gpu is None else use_gpu
     if use_gpu and kind != "hnsw":          # HNSW has no GPU implementation in faiss
         index = fa.index_cpu_to_all_gpus(index)
-    index.add(emb)
+    with fixed_threads():
+        index.add(emb)
     return index
 
 
 def search(index, queries, k: int):
     """(scores [n, k] f32, ids [n, k] int64) of ``index.search`` under the fixed thread count."""
-    fixed_threads()
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    with fixed_threads():
+        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     return scores, ids.astype(np.int64)
 
 
