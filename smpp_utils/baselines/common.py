@@ -212,42 +212,23 @@ def _l2norm(x: np.ndarray) -> np.ndarray:
 
 
 class CosineRetriever:
-    """Fixed cosine retriever over a bank (faiss exact inner product on unit vectors).
-
-    ``search(q, k, self_ids)``: top-``k`` bank rows per query; where ``self_ids[i] >= 0`` that
-    bank row (the query itself) is never returned. Returns (ids [n,k] int64, sims [n,k] f32).
-    """
+    """Fixed cosine retriever over a bank: :class:`smpp_utils.core.knn.CosineRetriever` with
+    its input errors reported as ``NotRun`` (shown in Table 2)."""
 
     def __init__(self, bank):
-        import faiss
+        from ..core.knn import CosineRetriever as _Knn
 
-        self.bank = _l2norm(_np(bank))
-        self.n, d = self.bank.shape
-        if d == 0:
-            raise NotRun("retrieval over an empty embedding (dimension 0)")
-        index = faiss.IndexFlatIP(d)
-        if faiss.get_num_gpus() > 0:
-            self._res = faiss.StandardGpuResources()
-            index = faiss.index_cpu_to_gpu(self._res, 0, index)
-        index.add(self.bank)
-        self.index = index
+        try:
+            self._r = _Knn(_np(bank))
+        except ValueError as e:
+            raise NotRun(str(e)) from e
+        self.bank, self.n, self.index = self._r.bank, self._r.n, self._r.index
 
     def search(self, queries, k: int, self_ids=None) -> tuple[np.ndarray, np.ndarray]:
-        q = _l2norm(_np(queries))
-        k = int(min(k, self.n - (1 if self_ids is not None else 0)))
-        if k < 1:
-            raise NotRun(f"retrieval bank of {self.n} posts is too small")
-        extra = 1 if self_ids is not None else 0
-        sims, ids = self.index.search(q, k + extra)
-        if self_ids is None:
-            return ids.astype(np.int64), sims.astype(np.float32)
-        self_ids = np.asarray(self_ids).reshape(-1, 1)
-        keep = ids != self_ids
-        # drop the query itself where it was found, else the last (k+1-th) neighbour
-        keep[~(~keep).any(1), -1] = False
-        ids = ids[keep].reshape(len(q), k)
-        sims = sims[keep].reshape(len(q), k)
-        return ids.astype(np.int64), sims.astype(np.float32)
+        try:
+            return self._r.search(_np(queries), k, self_ids)
+        except ValueError as e:
+            raise NotRun(str(e)) from e
 
 
 def retrieve_all(bank, queries: dict, k: int) -> tuple[dict, dict]:

@@ -30,65 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-try:
-    import faiss
-except ImportError:  # pragma: no cover - faiss-cpu is pinned in requirements.lock
-    faiss = None
-
-
-def check_bank(emb: np.ndarray, what: str = "retrieval bank") -> np.ndarray:
-    emb = np.ascontiguousarray(emb, dtype=np.float32)
-    if emb.ndim != 2 or emb.shape[0] == 0:
-        raise ValueError(f"{what} is empty (shape {emb.shape}): the train split has no posts "
-                         "to retrieve from")
-    bad = ~np.isfinite(emb).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{what}: NaN/inf in the embeddings of {int(bad.sum())} bank rows, "
-                         f"first at bank position {int(np.argmax(bad))}")
-    return emb
-
-
-def check_k(k: int, bank_size: int, exclude_self: bool, what: str = "k") -> None:
-    avail = bank_size - int(exclude_self)
-    if k > avail:
-        raise ValueError(f"{what}={k} items requested but the bank holds {bank_size} posts "
-                         f"({avail} retrievable when a query must not retrieve itself)")
-    if k < 1:
-        raise ValueError(f"{what} must be >= 1, got {k}")
-
-
-def build_index(emb: np.ndarray, kind: str = "auto", approx_threshold: int = 200_000,
-                nlist: int | None = None, nprobe: int | None = None, hnsw_m: int = 32,
-                ef_search: int = 128, use_gpu: bool | None = None, seed: int = 0):
-    """A faiss inner-product index over ``emb`` [N, d]. ``kind``: flat | ivf | hnsw | auto
-    (flat up to ``approx_threshold`` rows, ivf above)."""
-    if faiss is None:
-        raise ImportError("faiss is required for JRPP retrieval (pip install faiss-cpu)")
-    emb = check_bank(emb)
-    n, d = emb.shape
-    if kind == "auto":
-        kind = "flat" if n <= approx_threshold else "ivf"
-    if kind == "flat":
-        index = faiss.IndexFlatIP(d)
-    elif kind == "ivf":
-        nlist = nlist or max(1, int(4 * np.sqrt(n)))
-        quant = faiss.IndexFlatIP(d)
-        index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(seed)
-        sample = emb[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
-        index.cp.seed = seed
-        index.train(sample)
-        index.nprobe = nprobe or max(1, nlist // 16)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = ef_search
-    else:
-        raise ValueError(f"unknown index kind {kind!r}; expected flat | ivf | hnsw | auto")
-    use_gpu = (faiss.get_num_gpus() > 0) if use_gpu is None else use_gpu
-    if use_gpu and kind != "hnsw":          # HNSW has no GPU implementation in faiss
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(emb)
-    return index
+from ..core.knn import build_index, check_bank, check_k, search  # noqa: F401 (the one faiss wrapper)
 
 
 def shortlist(index, queries: np.ndarray, k0: int, exclude: np.ndarray | None = None,
@@ -105,7 +47,7 @@ def shortlist(index, queries: np.ndarray, k0: int, exclude: np.ndarray | None = 
     excl = exclude is not None and (np.asarray(exclude) >= 0).any()
     check_k(k0, n, bool(excl), "shortlist")
     extra = 1 if excl else 0
-    scores, ids = index.search(q, k0 + extra)
+    scores, ids = search(index, q, k0 + extra)
     if excl:
         own = ids == np.asarray(exclude).reshape(-1, 1)
         scores = np.where(own, -np.inf, scores)
