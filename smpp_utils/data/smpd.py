@@ -323,14 +323,17 @@ def _dates(s, path, col, pids, probs, *, required: bool, allow_text: bool = Fals
 
 
 def _labels(lines: list[str], path: Path, pids, probs) -> np.ndarray:
-    txt = pd.Series(lines, dtype="string").str.strip()
+    txt = pd.Series([x.strip() for x in lines], dtype=object)  # object: may hold bad text
     num = pd.to_numeric(txt.astype(object), errors="coerce").to_numpy(dtype=float)
     said_nan = txt.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy(dtype=bool)
+    bad_text = np.array([_bad_char(x, True) is not None for x in txt], dtype=bool)
     empty = (txt == "").to_numpy(dtype=bool)
     lo, hi = LABEL_RANGE
     probs.add(path, empty, pids, lambda i: f"line {i + 1}: label is empty")
     probs.add(path, said_nan, pids, lambda i: f"line {i + 1}: label is NaN")
-    probs.add(path, np.isnan(num) & ~said_nan & ~empty, pids,
+    probs.add(path, bad_text, pids, lambda i: f"line {i + 1}: label {txt.iloc[i]!r}: "
+                                              f"{_bad_char(txt.iloc[i], True)}")
+    probs.add(path, np.isnan(num) & ~said_nan & ~empty & ~bad_text, pids,
               lambda i: f"line {i + 1}: label {txt.iloc[i]!r} is not a number")
     probs.add(path, ~np.isnan(num) & ((num < lo) | (num > hi)), pids,
               lambda i: f"line {i + 1}: label {num[i]} outside LABEL_RANGE [{lo}, {hi}]")
@@ -511,7 +514,7 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
     out["timezone_id"] = tz
     out["user_description"] = _text(usr["user_description"]).fillna("")
     out["location_description"] = _text(usr["location_description"]).fillna("")
-    img = pd.Series(img_lines, dtype="string").str.strip()
+    img = pd.Series([x.strip() for x in img_lines], dtype=object)  # object: may hold bad text
     path_why = [image_path_problem(p) for p in img.tolist()]
     probs.add(F["img_filepath"], [w is not None for w in path_why], pid_txt,
               lambda i: path_why[i])
