@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from smpp_utils.core import io as sio
 from smpp_utils.data import smpd
@@ -357,3 +358,191 @@ def test_main_in_process_exit_codes(release, capsys):
     assert capsys.readouterr().out.startswith("18 posts")
     assert smpd.main(["validate", str(release / "nowhere")]) == 1
     assert "train_category.json: missing file" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- hostile input
+ALL_JSON = ("category", "text", "user_data", "additional_information", "temporalspatial_information")
+
+
+def _set_image_line(root, row, value):
+    _edit_lines(root, "train_img_filepath.txt", lambda ls: ls.__setitem__(row, value))
+
+
+def _outside_jpeg(root) -> Path:
+    """A valid JPEG beside (not under) the data root."""
+    out = Path(root).parent / "outside.jpg"
+    out.write_bytes((Path(root) / "train/0@N10/1000.jpg").read_bytes())
+    return out
+
+
+def _abs_path(root):
+    _set_image_line(root, 1, str(_outside_jpeg(root)))
+
+
+def _dotdot(root):
+    _outside_jpeg(root)
+    _set_image_line(root, 1, "train/../../outside.jpg")
+
+
+def _symlink(root):
+    target = root / "train/1@N11/1001.jpg"
+    target.unlink()
+    target.symlink_to(_outside_jpeg(root))
+
+
+def _all_files(**kv):
+    def edit(root):
+        for name in ALL_JSON:
+            _edit_json(root, f"train_{name}.json", lambda rs: rs[2].update(**kv))
+    return edit
+
+
+def _edit(name, row, **kv):
+    return lambda root: _edit_json(root, name, lambda rs: rs[row].update(**kv))
+
+
+def _bad_bytes(name, old: bytes, new: bytes):
+    def edit(root):
+        p = root / name
+        p.write_bytes(p.read_bytes().replace(old, new, 1))
+    return edit
+
+
+# (id, edit of a valid release, text the error must contain)
+BAD_INPUTS = [
+    ("absolute-image-path", _abs_path,
+     "train_img_filepath.txt: row 1 (Pid 1001): absolute image path '/"),
+    ("dotdot-image-path", _dotdot,
+     "train_img_filepath.txt: row 1 (Pid 1001): image path 'train/../../outside.jpg' leaves the "
+     "data root through '..'"),
+    ("symlink-outside", _symlink,
+     "train_img_filepath.txt: row 1 (Pid 1001): image path resolves outside the data root (to "),
+    ("title-object", _edit("train_text.json", 2, Title={"a": 1}),
+     'train_text.json: row 2 (Pid 1002): field Title: expected a JSON string, got object {"a": 1}'),
+    ("category-number", _edit("train_category.json", 2, Category=5),
+     "train_category.json: row 2 (Pid 1002): field Category: expected a JSON string, got number 5"),
+    ("uid-list", _edit("train_category.json", 2, Uid=["0@N10"]),
+     'train_category.json: row 2 (Pid 1002): field Uid: expected a JSON string or number, got '
+     'array ["0@N10"]'),
+    ("pid-bool", _all_files(Pid=True),
+     "train_category.json: row 2: field Pid: expected a JSON string or number, got boolean true"),
+    ("latitude-array", _edit("train_temporalspatial_information.json", 4, Latitude=[1, 2]),
+     "row 4 (Pid 1004): field Latitude: expected a JSON string or number, got array [1, 2]"),
+    ("ispro-object", _edit("train_user_data.json", 3, ispro={}),
+     "train_user_data.json: row 3 (Pid 1003): field ispro: expected a JSON string or number or "
+     "boolean, got object {}"),
+    ("tz-number", _edit("train_user_data.json", 1, timezone_id=7),
+     "train_user_data.json: row 1 (Pid 1001): field timezone_id: expected a JSON string, got number 7"),
+    ("pid-beyond-int64-text", _all_files(Pid=str(2**64)),
+     f"train_category.json: row 2: Pid {2**64} is beyond the int64 range (max 9223372036854775807)"),
+    ("pid-beyond-int64-number", _all_files(Pid=2**70),
+     f"train_text.json: row 2: Pid {2**70} is beyond the int64 range"),
+    ("count-beyond-int64", _edit("train_user_data.json", 2, photo_count="1e30"),
+     "train_user_data.json: row 2 (Pid 1002): photo_count 1e30 is beyond the int64 range"),
+    ("lone-surrogate", _edit("train_text.json", 2, Title="a\ud800b"),
+     "train_text.json: row 2 (Pid 1002): field Title: lone surrogate \\ud800 (not encodable as "
+     "UTF-8) at character 1"),
+    ("invalid-utf8-json", _bad_bytes("train_user_data.json", b"I take photos", b"I take \xffphotos"),
+     "train_user_data.json: row 0 (Pid 1000): field user_description: byte 0xFF that is not "
+     "valid UTF-8 at character 7"),
+    ("invalid-utf8-label", _bad_bytes("train_label.txt", b"2.37", b"2.3\x807"),
+     "train_label.txt: row 1 (Pid 1001): line 2: label '2.3\\udc807': byte 0x80 that is not valid "
+     "UTF-8 at character 3"),
+    ("invalid-utf8-img-path", _bad_bytes("train_img_filepath.txt", b"1003.jpg", b"1003\xfe.jpg"),
+     "train_img_filepath.txt: row 3 (Pid 1003): image path 'train/3@N13/1003\\udcfe.jpg': byte "
+     "0xFE that is not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize("edit, expected", [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
+def test_hostile_input_is_refused_by_name(release, edit, expected):
+    edit(release)
+    msg = _error(release)
+    assert expected in msg, msg
+    assert str(release) in msg                   # the file is named by its full path
+    if "image path" not in expected or "resolves outside" in expected:
+        return
+    assert expected in _error(release, check_images=False)   # a text check: no images needed
+
+
+@pytest.mark.parametrize("edit, expected", [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
+def test_cli_refuses_hostile_input_and_writes_nothing(release, tmp_path, capsys, edit, expected):
+    edit(release)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    assert smpd.main(["validate", str(release)]) == 1
+    assert smpd.main(["convert", str(release), str(out_dir / "posts.parquet"), "--lenient"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("INVALID: ") == 2 and expected in err
+    assert list(out_dir.iterdir()) == []        # no canonical table, no temp file
+
+
+def test_cli_subprocess_exit_code_on_unencodable_text(release, tmp_path):
+    _edit("train_text.json", 2, Title="a\ud800b")(release)
+    out = tmp_path / "posts.parquet"
+    res = _cli("convert", release, out)
+    assert res.returncode == 1 and not out.exists() and "Traceback" not in res.stderr
+    assert "train_text.json: row 2 (Pid 1002): field Title: lone surrogate" in res.stderr
+
+
+def test_int64_max_pid_is_accepted(release):
+    _all_files(Pid=str(2**63 - 1))(release)
+    df, _ = smpd.read_split(release, "train", check_images=False)
+    assert df["Pid"].iloc[2] == 2**63 - 1
+
+
+# ----------------------------------------------------------------------------- real-data quirks
+def test_emoji_long_titles_crlf_and_png_named_jpg_are_accepted(release, tmp_path):
+    long_title = "sunset " * 20_000                                   # 140k characters
+    _edit_json(release, "train_text.json", lambda rs: (
+        rs[1].update(Title="🌅 beach 🏖️ día", Alltags="🌊 ☀️"), rs[2].update(Title=long_title)))
+    _edit_json(release, "train_user_data.json", lambda rs: rs[0].update(user_description="📷 ✨"))
+    # an escaped astral character (a surrogate PAIR in JSON) is fine, unlike a lone one
+    path = release / "train_category.json"
+    path.write_text(path.read_text().replace('"concept1"', '"concept\\ud83d\\ude00"', 1))
+    for f in release.glob("*.*"):                                     # CRLF everywhere
+        if f.suffix in (".json", ".txt"):
+            f.write_bytes(f.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    (release / "train_text.json").write_bytes(
+        json.dumps(json.loads((release / "train_text.json").read_text()), indent=1,
+                   ensure_ascii=False).replace("\n", "\r\n").encode())   # multi-line, raw UTF-8
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(release / "train/3@N13/1003.jpg", format="PNG")
+    df, _ = smpd.read_split(release, "train", decode_images=True)
+    assert df["title"].iloc[1] == "🌅 beach 🏖️ día" and df["tags"].iloc[1] == "🌊 ☀️"
+    assert df["title"].iloc[2] == long_title and df["concept"].iloc[1] == "concept😀"
+    assert df["user_description"].iloc[0] == "📷 ✨"
+    assert df["img_path"].tolist()[:2] == ["train/0@N10/1000.jpg", "train/1@N11/1001.jpg"]
+    assert df["label"].iloc[1] == pytest.approx(2.37)                 # no '\r' left in lines
+    out = smpd.write_canonical(df, tmp_path / "posts.parquet", {})
+    back, _ = sio.read_parquet(out, expect_fingerprint=smpd.data_fingerprint(df))
+    assert back["title"].iloc[1] == "🌅 beach 🏖️ día"
+
+
+def test_byte_order_mark_is_accepted(release):
+    for name in ("train_category.json", "train_label.txt"):
+        p = release / name
+        p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
+    df, _ = smpd.read_split(release, "train")
+    assert df["label"].iloc[0] == pytest.approx(1.0)
+
+
+def test_truncated_jpeg_passes_the_header_check_but_not_decode(release):
+    p = release / "train/1@N11/1001.jpg"
+    noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(p, format="JPEG", quality=90)
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    df, report = smpd.read_split(release, "train")                      # header only: passes
+    assert len(df) == 12 and report["images_decoded"] is False
+    with pytest.raises(smpd.SMPDFormatError, match=r"train_img_filepath.txt: row 1 \(Pid 1001\): "
+                                                   r"unreadable image \(OSError: image file is truncated"):
+        smpd.read_split(release, "train", decode_images=True)
+
+
+def test_symlink_inside_the_root_is_fine_and_lenient_does_not_drop_escapes(release):
+    inside = release / "train/1@N11/1001.jpg"
+    inside.unlink()
+    inside.symlink_to(release / "train/0@N10/1000.jpg")
+    smpd.read_split(release, "train")
+    _symlink(release)
+    with pytest.raises(smpd.SMPDFormatError, match="resolves outside the data root"):
+        smpd.read_split(release, "train", lenient=True)

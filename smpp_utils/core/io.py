@@ -167,9 +167,18 @@ def _column_parts(s: pd.Series) -> tuple[str, list[bytes]]:
 
 
 def _string_parts(values, na: np.ndarray) -> list[bytes]:
-    enc = [b"" if m else str(v).encode("utf-8", "surrogatepass") for v, m in zip(values, na)]
-    lengths = np.fromiter((len(b) for b in enc), dtype="<i8", count=len(enc))
-    return [lengths.tobytes(), b"".join(enc)]
+    """[UTF-8 byte length of each value as <i8 (0 for nulls), all the UTF-8 bytes]."""
+    values = np.where(na, "", np.asarray(values, dtype=object))
+    try:  # fast path, same bytes: Arrow builds exactly these offsets and data
+        arr = pa.array(values, type=pa.large_string())
+        off = np.frombuffer(arr.buffers()[1], dtype="<i8", count=len(arr) + 1, offset=8 * arr.offset)
+        data = arr.buffers()[2]
+        blob = b"" if data is None else data.to_pybytes()[off[0]:off[-1]]
+        return [np.diff(off).astype("<i8").tobytes(), blob]
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):  # non-str cells, lone surrogates
+        enc = [str(v).encode("utf-8", "surrogatepass") for v in values]
+        lengths = np.fromiter((len(b) for b in enc), dtype="<i8", count=len(enc))
+        return [lengths.tobytes(), b"".join(enc)]
 
 
 def fingerprint_frame(df: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
