@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smpp_utils.core import paths
 from smpp_utils.paper_a import boosting as B
 
 CFG = SimpleNamespace(lgbm_estimators=40, lgbm_lr=0.1, lgbm_leaves=7,
@@ -165,8 +166,8 @@ def test_paper_table_has_paper_numbers_in_own_column():
 
 
 def test_missing_input_names_file_and_stage(tmp_path, monkeypatch):
-    monkeypatch.setattr(B.paths, "data_dir", lambda p: tmp_path / "data" / p)
-    monkeypatch.setattr(B.paths, "metrics_dir", lambda p: tmp_path / "metrics" / p)
+    monkeypatch.setattr(paths, "data_dir", lambda p: tmp_path / "data" / p)
+    monkeypatch.setattr(paths, "metrics_dir", lambda p: tmp_path / "metrics" / p)
     with pytest.raises(FileNotFoundError) as e:
         B.check_inputs("ci")
     msg = str(e.value)
@@ -177,7 +178,7 @@ def test_missing_input_names_file_and_stage(tmp_path, monkeypatch):
 
 def test_direct_regression_results_scores_test_rows(tmp_path, monkeypatch):
     from smpp_utils.core.io import FingerprintMismatch, write_parquet
-    monkeypatch.setattr(B.paths, "data_dir", lambda p: tmp_path / p)
+    monkeypatch.setattr(paths, "data_dir", lambda p: tmp_path / p)
     posts = pd.DataFrame({"Pid": [1, 2, 3, 4, 5], "label": [1.0, 2.0, 3.0, 4.0, 5.0],
                           "split": ["train", "test", "test", "val", "test"]})
     pred = pd.DataFrame({"Pid": [5, 3, 2, 1], "split": ["test", "test", "test", "train"],
@@ -194,3 +195,68 @@ def test_direct_regression_results_scores_test_rows(tmp_path, monkeypatch):
         B.direct_regression_results("ci", posts, "fp")
     with pytest.raises(FingerprintMismatch):
         B.direct_regression_results("ci", posts, "other")
+
+
+def test_direct_regression_results_one_row_per_variant(tmp_path, monkeypatch):
+    from smpp_utils.core.io import write_parquet
+    monkeypatch.setattr(paths, "data_dir", lambda p: tmp_path / p)
+    posts = pd.DataFrame({"Pid": [1, 2, 3], "label": [1.0, 2.0, 3.0], "split": ["test"] * 3})
+    pred = pd.DataFrame({"Pid": [1, 2, 3, 1, 2, 3], "split": ["test"] * 6,
+                         "y_pred": [1.0, 2.0, 3.0, 3.0, 2.0, 1.0],
+                         "variant": ["direct"] * 3 + ["direct_meta"] * 3})
+    write_parquet(pred, tmp_path / "ci" / "predictions" / "direct_regression.parquet",
+                  {"fingerprint": "fp"})
+    res = {r["variant"]: r for r in B.direct_regression_results("ci", posts, "fp")}
+    assert set(res) == {"direct", "direct_meta"}
+    assert res["direct"]["metrics"]["src"] == pytest.approx(1.0)
+    assert res["direct_meta"]["metrics"]["src"] == pytest.approx(-1.0)
+    assert "content only" in B.VARIANT_LABELS["direct"]
+    assert "metadata" in B.VARIANT_LABELS["direct_meta"]
+
+
+_FIT_SCRIPT = """
+import sys, numpy as np, pandas as pd
+from types import SimpleNamespace
+from smpp_utils.paper_a import boosting as B
+rng = np.random.default_rng(1)
+n = 1500
+meta = pd.DataFrame({"Pid": np.arange(n), "c": pd.Categorical(rng.choice(list("abcdef"), n))})
+emb = rng.normal(size=(n, 12)).astype(np.float32)
+y = emb[:, 0] * 2 + emb[:, 1] * emb[:, 2] + (meta["c"] == "b") + rng.normal(scale=0.3, size=n)
+split = np.array(["train"] * 1100 + ["val"] * 200 + ["test"] * 200)
+X = B.feature_matrix(meta, {"e": emb})
+cfg = SimpleNamespace(lgbm_estimators=60, lgbm_lr=0.1, lgbm_leaves=15, cat_iterations=60,
+                      cat_depth=4, cat_lr=0.2)
+out = [B.run_variant("v", X, y, split, None, r, seed=5, cfg=cfg)["y_pred"] for r in B.REGRESSORS]
+np.save(sys.argv[1], np.stack(out))
+"""
+
+
+def test_gbdt_predictions_identical_whatever_omp_threads(tmp_path):
+    """Issue 7/9: a seed gives the same bytes whatever the machine's thread settings
+    (OMP_NUM_THREADS 1 vs 3, and one core vs all cores visible); the thread count is fixed
+    by $SMPP_THREADS (default 2), not read from the machine."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(_FIT_SCRIPT)
+    outs = []
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    for omp, visible in (("1", cores[:1]), ("3", cores)):
+        env = {**os.environ, "OMP_NUM_THREADS": omp}
+        env.pop("SMPP_THREADS", None)
+        out = tmp_path / f"pred_{omp}.npy"
+        pin = (lambda: os.sched_setaffinity(0, visible)) if visible else None
+        subprocess.run([sys.executable, str(script), str(out)], env=env, check=True,
+                       cwd=str(paths.ROOT), timeout=300, preexec_fn=pin)
+        outs.append(np.load(out))
+    assert outs[0].tobytes() == outs[1].tobytes()
+
+
+def test_default_threads_reads_smpp_threads(monkeypatch):
+    monkeypatch.delenv("SMPP_THREADS", raising=False)
+    assert B.default_threads() == 2
+    monkeypatch.setenv("SMPP_THREADS", "3")
+    assert B.default_threads() == 3

@@ -89,17 +89,59 @@ def test_shapes(bank):
     with torch.no_grad():
         out = m(b["images"])
         x, patches = m.encode_images(b["images"])
-        local = m.local_scores(patches, m.class_text_local())
-        enh_label = m.enhance(x, b["label"])
+        local = m.local_prompts.scores(patches, m.class_texts()[1])
     for k in ("logits_global", "logits_local", "logits_enh", "logits"):
         assert out[k].shape == (5, K), k
     for k in ("image", "global", "local", "enhanced"):
         assert out[k].shape == (5, D), k
     assert local.shape == (5, K) and local.abs().max() <= 1 + 1e-5   # weighted cosines
-    assert enh_label.shape == (5, D)
-    assert not torch.allclose(enh_label, out["enhanced"])   # own-class vs soft prototypes
-    assert m.class_text_global().shape == (K, D)
-    assert torch.allclose(m.spatial_weights().sum(), torch.tensor(1.0))
+    assert m.class_texts()[0].shape == (K, D)
+    assert torch.allclose(m.local_prompts.spatial_weights().sum(), torch.tensor(1.0))
+    # the prototype set of Eq. 6: every subcategory and category prototype, both modalities
+    assert m.cross_modal.prototypes().shape == (2 * K + 2 * C, D)
+
+
+def _head_outputs(model):
+    """Record every output of the enhanced-feature head (the logits the loss and the
+    features use) - works whatever the forward's signature."""
+    seen = []
+    model.head.register_forward_hook(lambda mod, inp, out: seen.append(out.detach().clone()))
+    return seen
+
+
+def test_enhanced_branch_sees_no_label(bank):
+    """Issue 9: the training forward must be the inference forward. Changing the labels
+    must not change the enhanced logits of the training pass, and the training pass
+    (train mode) must give the logits that feature extraction (eval mode) gives."""
+    m = _model(bank, freeze=True)
+    seen = _head_outputs(m)
+    b = _batch(6, seed=2)
+    b["images"] = b["images"].half().float()        # what the float16 image cache holds
+    m.train()
+    m.loss_parts(b)
+    m.loss_parts({**b, "label": (b["label"] + 1) % K})
+    torch.testing.assert_close(seen[0], seen[1], rtol=0, atol=0)
+    ib = prompts.ImageBank.from_tensor(b["images"])
+    _, tok = _clip()
+    text = tok([f"p{i}" for i in range(6)])
+    a1 = prompts.extract(m, ib, text, b["label"].numpy(), progress=False)
+    a2 = prompts.extract(m, ib, text, ((b["label"] + 5) % K).numpy(), progress=False)
+    torch.testing.assert_close(seen[2], seen[0], rtol=1e-5, atol=1e-5)   # extraction = training
+    for k in prompts.FEATURE_BLOCKS:
+        np.testing.assert_array_equal(a1[k], a2[k], err_msg=k)   # features ignore labels
+    assert not np.array_equal(a1["cls_loss"], a2["cls_loss"])     # only the loss reads them
+
+
+def test_train_and_eval_forward_agree_exactly(bank):
+    m = _model(bank, freeze=True)
+    seen = _head_outputs(m)
+    b = _batch(4, seed=9)
+    m.train()
+    m.loss_parts(b)                      # the training pass (labels in the batch)
+    m.eval()
+    with torch.no_grad():
+        m(b["images"])                   # the inference pass
+    torch.testing.assert_close(seen[0], seen[1], rtol=1e-6, atol=1e-6)
 
 
 def test_frozen_backbone_gets_no_gradient(bank):
@@ -110,8 +152,9 @@ def test_frozen_backbone_gets_no_gradient(bank):
     parts["total"].backward()
     for name, p in m.clip.named_parameters():
         assert p.grad is None, name
-    learnable = ["ctx_global", "ctx_local", "spatial", "type_embed", "head.weight",
-                 "attn.in_proj_weight", "attn.out_proj.weight", "proj_t.weight"]
+    learnable = ["global_prompts.ctx", "local_prompts.ctx", "local_prompts.spatial",
+                 "cross_modal.type_embed", "head.weight", "cross_modal.attn.in_proj_weight",
+                 "cross_modal.attn.out_proj.weight", "cross_modal.proj_t.weight"]
     named = dict(m.named_parameters())
     for name in learnable:
         g = named[name].grad
@@ -190,7 +233,17 @@ def test_unseen_class_handling(bank):
     assert a["cls_loss"][2] >= math.log(K) - 1e-4
     assert a["cls_loss"][0] == pytest.approx(-math.log(a["probs"][0, 0]), rel=1e-4)
     with pytest.raises(ValueError, match="known classes"):
-        m.enhance(torch.randn(3, D), torch.as_tensor(labels))
+        m.loss_parts({"images": b["images"], "label": torch.as_tensor(labels)})
+
+
+def test_branch_top1_hand_checked():
+    arrays = {"pred_global": np.array([0, 1, 2, 3]), "pred_local": np.array([0, 0, 0, 0]),
+              "pred_enh": np.array([9, 1, 2, 9])}
+    labels = np.array([0, 1, 2, -1])
+    splits = np.array(["val", "val", "test", "val"])
+    got = prompts.branch_top1(arrays, labels, splits, "val")
+    assert got == {"top1_val_global": pytest.approx(2 / 3), "top1_val_local": pytest.approx(1 / 3),
+                   "top1_val_enhanced": pytest.approx(1 / 3)}     # unseen (-1) is a miss
 
 
 def test_bank_validation():
@@ -216,7 +269,7 @@ def test_direct_regression_roundtrip(tmp_path):
     path = tmp_path / "direct_regression.parquet"
     df = direct.write_direct_predictions(path, np.arange(6, 10), ["val", "val", "test", "test"], pred, "fp")
     back, meta = read_parquet(path, expect_fingerprint="fp")
-    assert list(back.columns) == ["Pid", "split", "y_pred"] and meta["fingerprint"] == "fp"
+    assert list(back.columns) == ["Pid", "split", "y_pred", "variant"] and meta["fingerprint"] == "fp"
     m = direct.direct_metrics(df, pd.Series(y, index=np.arange(n)))
     assert {"direct_val_mse", "direct_test_src"} <= set(m)
     with pytest.raises(ValueError, match="3 predictions"):
