@@ -185,10 +185,38 @@ class SimConfig:
             raise ValueError(f"SimConfig.test_ratio must be in [0, 1], got {self.test_ratio}")
         if not 0 < self.label_noise_sd < 1:
             raise ValueError(f"SimConfig.label_noise_sd must be in (0, 1), got {self.label_noise_sd}")
+        if self.regime not in REGIMES:
+            raise ValueError(f"SimConfig.regime {self.regime!r} unknown; choose one of {sorted(REGIMES)}")
+        if not 0 <= self.cold_start_share <= 1 or not 0 <= self.tag_noise_rate <= 1:
+            raise ValueError("SimConfig: cold_start_share and tag_noise_rate must be in [0, 1]")
+        if self.session_mean_len < 1 or self.user_span <= 0 or self.trend_width <= 0:
+            raise ValueError("SimConfig: need session_mean_len >= 1, user_span > 0, trend_width > 0")
         if not 1 <= self.concepts_min <= self.concepts_max:
             raise ValueError("SimConfig: need 1 <= concepts_min <= concepts_max")
         if abs(sum(self.n_topics_probs) - 1) > 1e-6 or abs(sum(self.tag_source_probs) - 1) > 1e-6:
             raise ValueError("SimConfig: n_topics_probs and tag_source_probs must sum to 1")
+
+
+# Named regimes: SimConfig overrides on top of the calibrated default (one line each).
+REGIMES: dict[str, dict] = {
+    # calibrated to real SMPD's Pid-order statistics (docs/sim_calibration.md)
+    "smpd": {},
+    # identity dominates: strong user effect, weak content/session/trend
+    "user-dominated": {"w_user": 1.6, "w_session": 0.1, "w_visual": 0.15, "w_image": 0.2, "w_trend": 0.1},
+    # content dominates: image appeal, class and visual function strong, users weak
+    "content-dominated": {"w_user": 0.2, "w_visual": 1.2, "w_image": 0.9, "w_subcat": 0.8, "w_session": 0.1},
+    # topic trends and bursts dominate: narrow, strong subcategory bumps in time
+    "trend-driven": {"w_trend": 1.3, "trend_width": 0.04, "w_user": 0.4},
+    # most test posts come from users never seen in train
+    "cold-start": {"cold_start_share": 0.8},
+}
+
+
+def regime_config(name: str = "smpd", **overrides) -> "SimConfig":
+    """SimConfig of regime ``name`` (see ``REGIMES``), with field ``overrides`` on top."""
+    if name not in REGIMES:
+        raise ValueError(f"SimConfig regime {name!r} unknown; choose one of {sorted(REGIMES)}")
+    return SimConfig(**{**REGIMES[name], **overrides, "regime": name})
 
 
 @dataclass
@@ -363,7 +391,10 @@ def simulate_table(cfg: SimConfig) -> SimTables:
                 acc += counts[u]
             if acc >= target:
                 break
-    centre = np.where(cold, rng.uniform(f_split, 1, U), rng.uniform(0, 1, U))
+    # warm users' centres span [0, f_w) so that about (1 - cold share) of the test posts are theirs
+    r = min(0.99, (n_test - counts[cold].sum()) / max(N - counts[cold].sum(), 1)) if n_test else 0.0
+    f_w = min(1.0, f_split / (1 - max(r, 0.0)))
+    centre = np.where(cold, rng.uniform(f_split, 1, U), rng.uniform(0, f_w, U))
     lo_u = np.where(cold, f_split, 0.0)
     frac = np.clip(centre[sess_user] + cfg.user_span * rng.normal(size=n_sess), lo_u[sess_user], 1 - 1e-6)
     sess_day = (t0 // 86400 + np.floor(frac * (t_end - t0) / 86400)).astype(np.int64)
@@ -712,10 +743,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--users", type=int, default=None)
     ap.add_argument("--image-size", type=int, default=SimConfig.image_size)
     ap.add_argument("--test-ratio", type=float, default=SimConfig.test_ratio)
+    ap.add_argument("--regime", default="smpd", choices=sorted(REGIMES))
     ap.add_argument("--overwrite", action="store_true")
     a = ap.parse_args(argv)
-    cfg = SimConfig(posts=a.posts, seed=a.seed, users=a.users, image_size=a.image_size,
-                    test_ratio=a.test_ratio)
+    cfg = regime_config(a.regime, posts=a.posts, seed=a.seed, users=a.users, image_size=a.image_size,
+                        test_ratio=a.test_ratio)
     summary = simulate(a.out, cfg, overwrite=a.overwrite)
     print(json.dumps(summary, sort_keys=True))
     return summary
