@@ -14,6 +14,14 @@ real challenge, the SMPD-Sim test files are labelled (``test_label.txt``) so tha
 chronological split can be evaluated. Everything is a function of ``SimConfig`` (byte-identical
 files for a seed).
 
+v2 (issue 10): steps 2, 3 and 6 below are superseded where they differ: posts come in upload
+sessions (shared subcategory/concept, time, scene, effect ``w_session``), users are active around
+a centre time (``user_span``), ``cold_start_share`` of test posts are by users first seen after
+the train period, the test files are the latest n_test posts, the age drift is linear
+(``w_age``), plus ``c_visual``, ``c_trend``, ``tag_noise_rate``; the latent is the Gaussianised
+rank within TRAIN (test placed on the train ECDF). Regimes: ``REGIMES``; calibration:
+``sim/calibrate.py`` and docs/sim_calibration.md.
+
 Generative process (every weight is a ``SimConfig`` field)
 ----------------------------------------------------------
 1. Taxonomy. The 11 categories and 77 subcategories of ``schema.all_subcategories()`` (71 real
