@@ -14,6 +14,14 @@ real challenge, the SMPD-Sim test files are labelled (``test_label.txt``) so tha
 chronological split can be evaluated. Everything is a function of ``SimConfig`` (byte-identical
 files for a seed).
 
+v2 (issue 10): steps 2, 3 and 6 below are superseded where they differ: posts come in upload
+sessions (shared subcategory/concept, time, scene, effect ``w_session``), users are active around
+a centre time (``user_span``), ``cold_start_share`` of test posts are by users first seen after
+the train period, the test files are the latest n_test posts, the age drift is linear
+(``w_age``), plus ``c_visual``, ``c_trend``, ``tag_noise_rate``; the latent is the Gaussianised
+rank within TRAIN (test placed on the train ECDF). Regimes: ``REGIMES``; calibration:
+``sim/calibrate.py`` and docs/sim_calibration.md.
+
 Generative process (every weight is a ``SimConfig`` field)
 ----------------------------------------------------------
 1. Taxonomy. The 11 categories and 77 subcategories of ``schema.all_subcategories()`` (71 real
@@ -134,16 +142,35 @@ class SimConfig:
     jpeg_quality: int = 90
     workers: int = 2
     # label (weights on standardised components)
-    w_user: float = 1.0
+    w_user: float = 0.62
     w_subcat: float = 0.45
     w_concept: float = 0.2
     w_image: float = 0.5
     w_weekday: float = 0.12
     w_hour: float = 0.2
-    w_age: float = 0.15
+    w_age: float = 0.6                  # long-run drift: older posts have more views (linear in age)
     w_tags: float = 0.3
     w_spam: float = 0.5
     w_title: float = 0.1
+    # --- SMPD-Sim v2 mechanisms (issue 10); each names the claim it makes testable ---------
+    regime: str = "smpd"               # name of the regime these values came from (REGIMES)
+    # upload sessions: bursts of near-duplicate posts by one user sharing time, subject, scene
+    # and a session effect -> retrieval of similar posts beats the user mean (random split)
+    session_mean_len: float = 2.0       # mean posts per session (geometric); 1 = no sessions
+    session_gap_min: float = 3.0        # mean minutes between posts of a session
+    w_session: float = 0.3              # weight of the per-session effect N(0,1)
+    # users are active over a part of the period -> Pid neighbours share users (lag autocorr)
+    user_span: float = 0.01             # sd of a user's session times, as a share of the period
+    # cold start: share of TEST posts by users whose first post is after the train period
+    cold_start_share: float = 0.3       # -> user features fail on the chronological split
+    # smooth visual appeal of the rendered content (hue, brightness, saturation, size)
+    w_visual: float = 0.5               # -> image features and kNN carry signal beyond class/user
+    # topic trends: each subcategory has a Gaussian popularity bump in time
+    w_trend: float = 0.5                # -> time-aware retrieval beats time-blind retrieval
+    trend_width: float = 0.08           # bump sd as a share of the period
+    # text noise relative to the class
+    tag_noise_rate: float = 0.15        # P(title/tags drawn from another subcategory) -> prototypes vs raw tags
+    # encoder-level noise: image_noise_sd (pixel noise) and hue_jitter above -> test-time perturbation
     label_noise_sd: float = 0.42        # sd of e on the N(0,1) scale of s + e; oracle SRC ~ 0.90
     oracle_draws: int = 256             # Monte Carlo draws of e in oracle_predictions
 
@@ -166,10 +193,38 @@ class SimConfig:
             raise ValueError(f"SimConfig.test_ratio must be in [0, 1], got {self.test_ratio}")
         if not 0 < self.label_noise_sd < 1:
             raise ValueError(f"SimConfig.label_noise_sd must be in (0, 1), got {self.label_noise_sd}")
+        if self.regime not in REGIMES:
+            raise ValueError(f"SimConfig.regime {self.regime!r} unknown; choose one of {sorted(REGIMES)}")
+        if not 0 <= self.cold_start_share <= 1 or not 0 <= self.tag_noise_rate <= 1:
+            raise ValueError("SimConfig: cold_start_share and tag_noise_rate must be in [0, 1]")
+        if self.session_mean_len < 1 or self.user_span <= 0 or self.trend_width <= 0:
+            raise ValueError("SimConfig: need session_mean_len >= 1, user_span > 0, trend_width > 0")
         if not 1 <= self.concepts_min <= self.concepts_max:
             raise ValueError("SimConfig: need 1 <= concepts_min <= concepts_max")
         if abs(sum(self.n_topics_probs) - 1) > 1e-6 or abs(sum(self.tag_source_probs) - 1) > 1e-6:
             raise ValueError("SimConfig: n_topics_probs and tag_source_probs must sum to 1")
+
+
+# Named regimes: SimConfig overrides on top of the calibrated default (one line each).
+REGIMES: dict[str, dict] = {
+    # calibrated to real SMPD's Pid-order statistics (docs/sim_calibration.md)
+    "smpd": {},
+    # identity dominates: strong user effect, weak content/session/trend
+    "user-dominated": {"w_user": 1.6, "w_session": 0.1, "w_visual": 0.15, "w_image": 0.2, "w_trend": 0.1},
+    # content dominates: image appeal, class and visual function strong, users weak
+    "content-dominated": {"w_user": 0.2, "w_visual": 1.2, "w_image": 0.9, "w_subcat": 0.8, "w_session": 0.1},
+    # topic trends and bursts dominate: narrow, strong subcategory bumps in time
+    "trend-driven": {"w_trend": 1.3, "trend_width": 0.04, "w_user": 0.4},
+    # most test posts come from users never seen in train
+    "cold-start": {"cold_start_share": 0.8},
+}
+
+
+def regime_config(name: str = "smpd", **overrides) -> "SimConfig":
+    """SimConfig of regime ``name`` (see ``REGIMES``), with field ``overrides`` on top."""
+    if name not in REGIMES:
+        raise ValueError(f"SimConfig regime {name!r} unknown; choose one of {sorted(REGIMES)}")
+    return SimConfig(**{**REGIMES[name], **overrides, "regime": name})
 
 
 @dataclass
@@ -307,40 +362,69 @@ def simulate_table(cfg: SimConfig) -> SimTables:
                   for _ in range(U)]
     alias = np.where(rng.random(U) < _sigmoid(0.3 + 0.8 * influence), [v[0] for v in user_vocab], "None")
 
-    post_user = np.repeat(np.arange(U), counts)
-    rng.shuffle(post_user)
-    post_sub = np.empty(N, int)
-    order = np.argsort(post_user, kind="stable")              # posts grouped by user
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    post_user = np.repeat(np.arange(U), counts)               # grouped by user
+    sess_new = np.r_[True, post_user[1:] != post_user[:-1]] | (rng.random(N) < 1.0 / max(cfg.session_mean_len, 1.0))
+    post_sess = np.cumsum(sess_new) - 1
+    n_sess = int(post_sess[-1]) + 1
+    sess_user = post_user[sess_new]
+    sess_sub = np.empty(n_sess, int)
+    s_starts = np.r_[np.flatnonzero(np.r_[True, sess_user[1:] != sess_user[:-1]]), n_sess]
     for u in range(U):
-        idx = order[starts[u]:starts[u] + counts[u]]
+        a_, b_ = s_starts[u], s_starts[u + 1]
         pref = rng.choice(S, size=n_topics[u], replace=False, p=p_sub)
-        post_sub[idx] = rng.choice(pref, size=len(idx), p=rng.dirichlet(np.ones(n_topics[u])))
-    explore = rng.random(N) < cfg.topic_explore
-    post_sub[explore] = rng.choice(S, size=int(explore.sum()), p=p_sub)
-    post_con = np.empty(N, int)
+        sess_sub[a_:b_] = rng.choice(pref, size=b_ - a_, p=rng.dirichlet(np.ones(n_topics[u])))
+    explore = rng.random(n_sess) < cfg.topic_explore
+    sess_sub[explore] = rng.choice(S, size=int(explore.sum()), p=p_sub)
+    sess_con = np.empty(n_sess, int)
     for si in range(S):
-        idx = np.flatnonzero(post_sub == si)
-        post_con[idx] = rng.choice(len(concepts[si]), size=len(idx), p=concept_p[si])
+        idx = np.flatnonzero(sess_sub == si)
+        sess_con[idx] = rng.choice(len(concepts[si]), size=len(idx), p=concept_p[si])
+    post_sub, post_con = sess_sub[post_sess], sess_con[post_sess]
+    sess_effect = rng.normal(size=n_sess)
 
     # 3. time -------------------------------------------------------------------------------
     t0 = int(pd.Timestamp(cfg.start_date, tz="UTC").timestamp())
     t_split = int((pd.Timestamp(cfg.start_date, tz="UTC") + pd.DateOffset(months=cfg.months)).timestamp())
     t_end = int((pd.Timestamp(cfg.start_date, tz="UTC")
                  + pd.DateOffset(months=cfg.months + cfg.test_months)).timestamp())
-    is_test = np.zeros(N, bool)
-    is_test[rng.choice(N, size=n_test, replace=False)] = True
-    lo = np.where(is_test, t_split, t0)
-    hi = np.where(is_test, t_end, t_split)
-    day = np.floor(rng.uniform(lo // 86400, hi // 86400)).astype(np.int64)
-    hour_local = rng.choice(24, size=N, p=_DIURNAL / _DIURNAL.sum())
-    sec_local = hour_local * 3600 + rng.integers(0, 3600, N)
+    # users: a centre of activity in [0, 1) (cold-start users: after the train period only);
+    # sessions near it; the n_test latest posts are the test files (strictly later in time)
+    f_split = (t_split - t0) / (t_end - t0)
+    cold = np.zeros(U, bool)
+    if n_test and cfg.cold_start_share > 0:
+        target, acc = cfg.cold_start_share * n_test, 0
+        for u in rng.permutation(U):
+            if acc + counts[u] <= 1.2 * target:
+                cold[u] = True
+                acc += counts[u]
+            if acc >= target:
+                break
+    # warm users' centres span [0, f_w) so that about (1 - cold share) of the test posts are theirs
+    r = min(0.99, (n_test - counts[cold].sum()) / max(N - counts[cold].sum(), 1)) if n_test else 0.0
+    f_w = min(1.0, f_split / (1 - max(r, 0.0)))
+    centre = np.where(cold, rng.uniform(f_split, 1, U), rng.uniform(0, f_w, U))
+    lo_u = np.where(cold, f_split, 0.0)
+    frac = np.clip(centre[sess_user] + cfg.user_span * rng.normal(size=n_sess), lo_u[sess_user], 1 - 1e-6)
+    sess_day = (t0 // 86400 + np.floor(frac * (t_end - t0) / 86400)).astype(np.int64)
+    sess_hour = rng.choice(24, size=n_sess, p=_DIURNAL / _DIURNAL.sum())
+    within = np.zeros(N)
+    gaps = rng.exponential(60 * cfg.session_gap_min, N)
+    gaps[sess_new] = 0.0
+    within = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[sess_new], np.bincount(post_sess))
+    sec_local = sess_hour[post_sess] * 3600 + rng.integers(0, 3600, n_sess)[post_sess] + within.astype(np.int64)
     offset_s = (tz_off[post_user] * 3600).astype(np.int64)
-    postdate = np.clip(day * 86400 + sec_local - offset_s, lo, hi - 1)
+    postdate = np.clip(sess_day[post_sess] * 86400 + sec_local - offset_s, t0, t_end - 1)
+    is_test = np.zeros(N, bool)
+    if n_test:
+        is_test[np.lexsort((np.arange(N), postdate))[N - n_test:]] = True
     local = postdate + offset_s
     hour = (local // 3600) % 24
     weekday = ((local // 86400) + 3) % 7                      # 1970-01-01 was a Thursday
     age = (t_end - postdate) / 86400.0
+    tfrac = (postdate - t0) / (t_end - t0)
+    trend_c, trend_a = rng.uniform(0, 1, S), rng.normal(size=S)
+    trend = trend_a[post_sub] * np.exp(-0.5 * ((tfrac - trend_c[post_sub]) / cfg.trend_width) ** 2)
+    text_sub = np.where(rng.random(N) < cfg.tag_noise_rate, rng.choice(S, size=N, p=p_sub), post_sub)
 
     # 4. text -------------------------------------------------------------------------------
     u_title = rng.random(N)
@@ -349,8 +433,8 @@ def simulate_table(cfg: SimConfig) -> SimTables:
     titles, tags, n_tags, n_spam = [], [], np.zeros(N, int), np.zeros(N, int)
     src_p = np.asarray(cfg.tag_source_probs)
     for i in range(N):
-        u, si = post_user[i], post_sub[i]
-        con = concepts[si][post_con[i]]
+        u, si = post_user[i], text_sub[i]
+        con = concepts[si][min(post_con[i], len(concepts[si]) - 1)]
         if title_kind[i] == 0:
             titles.append("")
         elif title_kind[i] == 1:
@@ -389,24 +473,28 @@ def simulate_table(cfg: SimConfig) -> SimTables:
     a = math.sqrt(cfg.quality_user_corr)
     quality = a * skill[post_user] + math.sqrt(1 - cfg.quality_user_corr) * rng.normal(size=N)
     st = style.iloc[post_sub].reset_index(drop=True)
-    hue = (st["hue"].to_numpy() + rng.normal(0, cfg.hue_jitter, N)
-           + 0.03 * (post_con - 2)) % 1.0
+    ps = post_sess
+
+    def scene(sd, n=N):                                      # session-shared draw + small per-post noise
+        return rng.normal(0, sd, n_sess)[ps] + rng.normal(0, 0.25 * sd, n)
+
+    hue = (st["hue"].to_numpy() + scene(cfg.hue_jitter) + 0.03 * (post_con - 2)) % 1.0
     comp_sd = 0.05 + 0.12 * _sigmoid(-quality)               # composition: off-centre when low q
     images = pd.DataFrame({
         "hue": hue,
         "fg_hue": (hue + st["fg_shift"].to_numpy() + rng.normal(0, cfg.hue_jitter, N)) % 1.0,
         "sat": np.clip(st["sat"].to_numpy() + rng.normal(0, 0.08, N), 0.05, 1.0),
-        "val": rng.uniform(0.45, 0.95, N),
+        "val": np.clip(rng.uniform(0.45, 0.95, n_sess)[ps] + rng.normal(0, 0.03, N), 0.3, 1.0),
         "shape": st["shape"].to_numpy(),
         "stripe_angle": st["stripe_angle"].to_numpy() + rng.normal(0, 0.15, N),
         "stripe_freq": st["stripe_freq"].to_numpy() * rng.uniform(0.8, 1.25, N),
-        "stripe_phase": rng.uniform(0, 2 * math.pi, N),
+        "stripe_phase": rng.uniform(0, 2 * math.pi, n_sess)[ps] + rng.normal(0, 0.2, N),
         "stripe_amp": st["stripe_amp"].to_numpy(),
         "n_extra": np.clip(st["n_extra"].to_numpy() + rng.integers(-1, 2, N), 0, 6),
-        "cx": np.clip(0.5 + rng.normal(0, 1, N) * comp_sd, 0.05, 0.95),
-        "cy": np.clip(0.5 + rng.normal(0, 1, N) * comp_sd, 0.05, 0.95),
+        "cx": np.clip(0.5 + scene(1.0) * comp_sd, 0.05, 0.95),
+        "cy": np.clip(0.5 + scene(1.0) * comp_sd, 0.05, 0.95),
         "scale": np.clip(0.22 + 0.06 * quality + rng.normal(0, 0.04, N), 0.08, 0.45),
-        "aspect": rng.uniform(0.7, 1.4, N),
+        "aspect": np.clip(rng.uniform(0.7, 1.4, n_sess)[ps] + rng.normal(0, 0.05, N), 0.6, 1.5),
         "contrast": 0.35 + 0.65 * _sigmoid(1.2 * quality + 0.5),
         "blur": np.clip(0.9 - 0.6 * quality + rng.normal(0, 0.2, N), 0, 2.5) * cfg.image_size / 64,
         "noise_sd": cfg.image_noise_sd * (1 + 0.4 * np.clip(-quality, 0, None)),
@@ -421,16 +509,27 @@ def simulate_table(cfg: SimConfig) -> SimTables:
         "c_image": cfg.w_image * quality,
         "c_weekday": cfg.w_weekday * _WEEKDAY[weekday],
         "c_hour": cfg.w_hour * np.cos(2 * math.pi * (hour - cfg.hour_peak) / 24),
-        "c_age": cfg.w_age * _z(np.log(age)),
+        "c_age": cfg.w_age * _z(age),
+        "c_session": cfg.w_session * sess_effect[post_sess],
+        "c_visual": cfg.w_visual * _z(np.cos(2 * math.pi * (images["fg_hue"].to_numpy() - 0.1))
+                                      + 2.0 * images["val"].to_numpy() + images["sat"].to_numpy()
+                                      + 4.0 * images["scale"].to_numpy()),
+        "c_trend": cfg.w_trend * _z(trend),
         "c_tags": cfg.w_tags * _z(np.log1p(n_tags)),
         "c_spam": -cfg.w_spam * np.log1p(n_spam),
         "c_title": cfg.w_title * np.array([0.0, -1.0, 1.0])[title_kind],
     })
     raw = comp.to_numpy().sum(axis=1)
+    # Gaussianised rank within the TRAIN posts (so train labels follow the real marginal
+    # exactly); test posts are placed on the train ECDF, so the drift continues into test
+    tr = ~is_test
+    n_tr = int(tr.sum())
+    raw_tr = np.sort(raw[tr], kind="stable")
     ranks = np.empty(N)
-    ranks[np.argsort(raw, kind="stable")] = np.arange(N)
+    ranks[np.flatnonzero(tr)[np.argsort(raw[tr], kind="stable")]] = np.arange(n_tr)
+    ranks[is_test] = np.clip(np.searchsorted(raw_tr, raw[is_test]), 0, n_tr - 1)
     sig = cfg.label_noise_sd
-    latent = math.sqrt(1 - sig**2) * ndtri((ranks + 0.5) / N)
+    latent = math.sqrt(1 - sig**2) * ndtri((ranks + 0.5) / n_tr)
     noise = rng.normal(0, sig, N)
     label = np.round(quantile_map(ndtr(latent + noise)), 2)
 
@@ -652,10 +751,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--users", type=int, default=None)
     ap.add_argument("--image-size", type=int, default=SimConfig.image_size)
     ap.add_argument("--test-ratio", type=float, default=SimConfig.test_ratio)
+    ap.add_argument("--regime", default="smpd", choices=sorted(REGIMES))
     ap.add_argument("--overwrite", action="store_true")
     a = ap.parse_args(argv)
-    cfg = SimConfig(posts=a.posts, seed=a.seed, users=a.users, image_size=a.image_size,
-                    test_ratio=a.test_ratio)
+    cfg = regime_config(a.regime, posts=a.posts, seed=a.seed, users=a.users, image_size=a.image_size,
+                        test_ratio=a.test_ratio)
     summary = simulate(a.out, cfg, overwrite=a.overwrite)
     print(json.dumps(summary, sort_keys=True))
     return summary
