@@ -196,3 +196,10 @@ def test_all_problems_listed_one_per_line(tmp_path):
     text = _with(r"^(\s+)lr: 0\.001$", r'\1lr: "abc"', text)
     msg = _refused(tmp_path, text, "ci.jrpp.epochs", "default.jrpp.lr")
     assert len([ln for ln in msg.splitlines() if ln.startswith("  ")]) >= 3   # ci/default/paper lr too
+
+
+def test_sim_regime_choices_are_the_simulators():
+    from smpp_utils.core.knobs import SIM_REGIMES
+    from smpp_utils.data.sim import REGIMES
+
+    assert set(SIM_REGIMES) == set(REGIMES)

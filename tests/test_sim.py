@@ -245,3 +245,16 @@ def test_cli_regime(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "sim_config.json").read_text())["config"]["regime"] == "trend-driven"
+
+
+def test_data_stage_builds_the_configured_regime():
+    from types import SimpleNamespace
+
+    from smpp_utils.data import prepare
+    from smpp_utils.data.sim import REGIMES
+
+    cfg = SimpleNamespace(sim_regime="user-dominated", sim_posts=40, sim_users=6, sim_image_size=8,
+                          sim_test_ratio=0.1, seed=3)
+    sc = prepare.sim_config(cfg)
+    assert sc.regime == "user-dominated" and sc.posts == 40 and sc.seed == 3
+    assert sc.w_user == REGIMES["user-dominated"]["w_user"]

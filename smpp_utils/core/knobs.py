@@ -47,6 +47,10 @@ FRACTION = dict(gt=0.0, lt=1.0)   # a fraction strictly between 0 and 1
 
 
 # ------------------------------------------------------------------------------ sections
+# the simulator's named regimes (smpp_utils.data.sim.REGIMES; a test keeps the two equal)
+SIM_REGIMES = ("smpd", "user-dominated", "content-dominated", "trend-driven", "cold-start")
+
+
 @dataclass
 class DataKnobs:
     source: str = knob(choices=("sim", "smpd"))   # sim = SMPD-Sim written by the simulator | smpd = official files
@@ -56,6 +60,7 @@ class DataKnobs:
     sim_users: int = knob(ge=0)           # simulated users; >= 1 when source: sim
     sim_image_size: int = knob(ge=0)      # side of the simulated square images (pixels); >= 8 when source: sim
     sim_test_ratio: float = knob(ge=0.0, lt=1.0)   # extra later-in-time posts as the official test files, [0, 1)
+    sim_regime: str = knob(choices=SIM_REGIMES)   # named SMPD-Sim v2 regime (data/sim REGIMES; docs/sim_calibration.md)
     val_frac: float = knob(**FRACTION)    # validation share of the labelled posts, (0, 1)
     test_frac: float = knob(**FRACTION)   # test share, (0, 1); val_frac + test_frac < 1
 

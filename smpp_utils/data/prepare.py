@@ -38,11 +38,11 @@ def raw_root(cfg) -> Path:
 
 
 def sim_config(cfg):
-    from .sim import SimConfig
+    from .sim import regime_config
 
-    return SimConfig(posts=int(cfg.sim_posts), users=int(cfg.sim_users),
-                     image_size=int(cfg.sim_image_size), test_ratio=float(cfg.sim_test_ratio),
-                     seed=int(cfg.seed))
+    return regime_config(str(cfg.sim_regime), posts=int(cfg.sim_posts), users=int(cfg.sim_users),
+                         image_size=int(cfg.sim_image_size), test_ratio=float(cfg.sim_test_ratio),
+                         seed=int(cfg.seed))
 
 
 def ensure_simulated(cfg) -> dict:
