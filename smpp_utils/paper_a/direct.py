@@ -14,9 +14,9 @@ Two variants (column ``variant`` of the predictions file):
   as above plus a two-layer MLP on the encoded metadata (:func:`encode_metadata`), summed.
   The fair comparison with "metadata + CLIPFT".
 
-Both predict the standardised label (train mean/std), mapped back to the label scale. The loop
-is :func:`smpp_utils.paper_a.prompts.fit_loop` (AdamW, same images held once in an ``ImageBank``);
-the epoch with the lowest validation MSE is kept.
+Both predict the standardised label (train mean/std), mapped back to the label scale. Training runs
+through :func:`smpp_utils.paper_a.prompts.fit_loop` (the shared trainer, AdamW, images held once
+in an ``ImageBank``); the epoch with the lowest validation MSE is kept.
 """
 
 from __future__ import annotations
