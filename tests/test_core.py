@@ -62,3 +62,22 @@ def test_metadata_features_shape_and_types():
     f = metadata_features(posts, oof_folds=3)
     assert len(f) == 50 and f["title_camera"].eq(1).all() and f["tag_count"].eq(3).all()
     assert f["account_age_days"].eq(10).all() and str(f["category"].dtype) == "category"
+
+
+# ----------------------------------------------------------------------------- report metrics
+def test_write_metrics_moves_timings_out_of_the_results(tmp_path):
+    import json
+
+    from smpp_utils.core.reports import write_metrics
+
+    path = tmp_path / "metrics" / "jrpp.json"
+    write_metrics(path, {"src": 0.81, "stage_seconds": 12.5,
+                         "jrpp": {"mse": 2.0, "sec_per_epoch": 3.0, "train_posts_per_s": 900.0,
+                                  "posts_per_seed": [10, 10]},
+                         "baseline_seconds": {"SVR": 1.0}})
+    assert json.loads(path.read_text()) == {"src": 0.81, "jrpp": {"mse": 2.0, "posts_per_seed": [10, 10]}}
+    timings = json.loads((tmp_path / "timings" / "jrpp.json").read_text())
+    assert timings == {"stage_seconds": 12.5, "baseline_seconds": {"SVR": 1.0},
+                       "jrpp": {"sec_per_epoch": 3.0, "train_posts_per_s": 900.0}}
+    write_metrics(path, {"src": 0.81, "wall_seconds": 1.0})     # merges into the same timings file
+    assert json.loads((tmp_path / "timings" / "jrpp.json").read_text())["wall_seconds"] == 1.0

@@ -3,6 +3,8 @@ do not churn), and metrics JSON. Everything is written atomically."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -58,10 +60,45 @@ def save_figure(fig, path, dpi: int = 120, data: pd.DataFrame | None = None) -> 
     return path
 
 
+# keys that name a duration or a throughput: they vary run to run, so they are no result
+_TIMING_KEY = re.compile(r"(seconds|_per_s|sec_per_epoch)$")
+
+
+def split_timings(metrics: dict) -> tuple[dict, dict]:
+    """(results, timings): every key (at any depth) naming a duration or throughput
+    (``*seconds``, ``*_per_s``, ``sec_per_epoch``) goes to ``timings``, the rest stays."""
+    results, timings = {}, {}
+    for k, v in metrics.items():
+        if _TIMING_KEY.search(str(k)):
+            timings[k] = v
+        elif isinstance(v, dict):
+            r, t = split_timings(v)
+            results[k] = r
+            if t:
+                timings[k] = t
+        else:
+            results[k] = v
+    return results, timings
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def write_metrics(path, metrics: dict) -> Path:
-    """Metrics JSON with sorted keys (declared as DVC metrics). Results only: wall-clock
-    times and throughputs go through :func:`write_timings`, so a rerun shows no diff."""
-    return write_json(path, metrics)
+    """Metrics JSON with sorted keys: results only, so a rerun shows no diff. Durations and
+    throughputs found in ``metrics`` (see :func:`split_timings`) are merged into the stage's
+    timings file ``<reports>/timings/<stem>.json`` instead (git-ignored)."""
+    path = Path(path)
+    results, timings = split_timings(metrics)
+    if timings:
+        tpath = path.parent.parent / "timings" / f"{path.stem}.json"
+        old = json.loads(tpath.read_text()) if tpath.is_file() else {}
+        write_json(tpath, _merge(old, timings))
+    return write_json(path, results)
 
 
 def write_timings(profile: str, stage: str, timings: dict) -> Path:
