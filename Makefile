@@ -58,16 +58,15 @@ normalize-notebooks: setup
 # Two clean runs of the ci pipeline (`dvc repro` with `profile: *ci`) in fresh copies of the
 # tracked tree (sharing this venv), then every output under data/ci models/ci reports/ci is
 # compared byte for byte (timings and executed notebooks are listed as skipped). Not in `make test`.
-DET_DIR ?= $(shell mktemp -d -t smpp-determinism-XXXXXX)
 check-determinism: setup
-	@echo "runs in $(DET_DIR)"
+	d=$${DET_DIR:-$$(mktemp -d -t smpp-determinism-XXXXXX)}; echo "runs in $$d"; \
 	for run in a b; do \
-	  mkdir -p $(DET_DIR)/$$run && git ls-files -z | xargs -0 cp --parents -t $(DET_DIR)/$$run && \
-	  ln -s $(abspath $(VENV)) $(DET_DIR)/$$run/.venv && \
-	  sed -i 's/^profile: \*[a-z]*/profile: *ci/' $(DET_DIR)/$$run/params.yaml && \
-	  ( cd $(DET_DIR)/$$run && git init -q && git add -A && git -c user.name=d -c user.email=d@d commit -qm run && \
-	    SMPP_ROOT=$(DET_DIR)/$$run PYTHONPATH=$(DET_DIR)/$$run $(abspath $(VENV))/bin/dvc repro -q ) || exit 1; \
-	done
-	$(PY) -m smpp_utils.core.determinism $(DET_DIR)/a $(DET_DIR)/b
+	  mkdir -p $$d/$$run && git ls-files -z | xargs -0 cp --parents -t $$d/$$run && \
+	  ln -s $(abspath $(VENV)) $$d/$$run/.venv && \
+	  sed -i 's/^profile: \*[a-z]*/profile: *ci/' $$d/$$run/params.yaml && \
+	  ( cd $$d/$$run && git init -q && git add -A && git -c user.name=d -c user.email=d@d commit -qm run && \
+	    SMPP_ROOT=$$d/$$run PYTHONPATH=$$d/$$run $(abspath $(VENV))/bin/dvc repro -q ) || exit 1; \
+	done; \
+	$(PY) -m smpp_utils.core.determinism $$d/a $$d/b
 
 .PHONY: help setup repro test lab clean-ci normalize-notebooks check-determinism
