@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pandas as pd
 import seaborn as sns
-import torch
 from matplotlib import pyplot as plt
 
 from ..core import paths
+from ..core.checkpoint import load_checkpoint
 from ..core.io import read_parquet
 from ..core.metrics import regression_metrics
 from ..core.trainer import predict
@@ -62,7 +62,7 @@ def load_stage04_model(profile: str, data: dict, info: dict, cfg, seed_index: in
         raise FileNotFoundError(f"{ckpt}: missing - run the jrpp stage (04) first")
     model = JRPP(info["dims"], info["n_users"], info["label_mean"], JRPPConfig.from_cfg(cfg),
                  bank=data["train"])
-    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    model.load_state_dict(load_checkpoint(ckpt)["model"])
     return model.eval()
 
 

@@ -11,7 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ...core.device import autocast
-from ...core.io import atomic_path, save_arrays
+from ...core.checkpoint import load_checkpoint, save_checkpoint
+from ...core.io import save_arrays
 from .images import ImageBank
 from .model import PromptCLIP
 
@@ -88,18 +89,16 @@ def save_model(path, model: PromptCLIP, config: dict, fingerprint: str) -> Path:
     """``models/<profile>/clipft.pt``: state dict, knobs, class names, fingerprint (plain
     tensors, strings and numbers only, so it loads with ``weights_only=True``)."""
     config = {k: v for k, v in dict(config).items() if isinstance(v, (str, int, float, bool, type(None)))}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                    "config": config, "class_names": list(model.bank.class_names),
-                    "category_names": list(model.bank.category_names),
-                    "fingerprint": fingerprint}, tmp)
-    return Path(path)
+    return save_checkpoint(path, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                                  "config": config, "class_names": list(model.bank.class_names),
+                                  "category_names": list(model.bank.category_names),
+                                  "fingerprint": fingerprint})
 
 
 def load_model_state(path, model: PromptCLIP, expect_fingerprint: str | None = None) -> dict:
     """Load ``save_model``'s file into ``model`` (weights only); refuses another split's
     file or another class list, naming the file. Returns the saved config."""
-    st = torch.load(path, map_location="cpu", weights_only=True)
+    st = load_checkpoint(path)
     if expect_fingerprint is not None and st.get("fingerprint") != expect_fingerprint:
         raise ValueError(f"{path}: written for split fingerprint {st.get('fingerprint')!r}, "
                          f"expected {expect_fingerprint!r}")
