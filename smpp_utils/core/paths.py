@@ -95,6 +95,16 @@ def resolve(path: str | os.PathLike | None) -> Path | None:
     return p if p.is_absolute() else ROOT / p
 
 
+def portable(path: str | os.PathLike) -> str:
+    """Inverse of :func:`resolve` for recording a path in an output: relative to the project
+    root (posix) when inside it, absolute otherwise, so two clones write the same bytes."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
 def ensure_dirs(profile: str) -> None:
     for d in (data_dir(profile), models_dir(profile), tables_dir(profile),
               figures_dir(profile), metrics_dir(profile)):

@@ -88,14 +88,13 @@ def prepare(cfg) -> tuple[pd.DataFrame, dict]:
     d = paths.data_dir(cfg.profile)
     data_fp = smpd.data_fingerprint(posts)
     # the image root, relative to the project when inside it (outputs stay movable)
-    rel_root = root.relative_to(paths.ROOT) if root.is_relative_to(paths.ROOT) else root
     write_parquet(posts, d / "posts.parquet",
-                  {"fingerprint": data_fp, "root": str(rel_root), "source": cfg.source, "report": report})
+                  {"fingerprint": data_fp, "root": paths.portable(root), "source": cfg.source, "report": report})
     splits, fps = make_splits(posts, float(cfg.val_frac), float(cfg.test_frac), int(cfg.seed))
     write_splits(splits, fps, data_fp, d / "splits.parquet")
     sizes = {scheme: splits[scheme].value_counts().to_dict() for scheme in ("random", "chrono")}
     return posts, {"reader": report, "data_fingerprint": data_fp, "split_fingerprints": fps,
-                   "split_sizes": sizes, "root": str(root)}
+                   "split_sizes": sizes, "root": paths.portable(root)}
 
 
 def data_source(profile: str) -> str:

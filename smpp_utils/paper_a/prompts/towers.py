@@ -73,7 +73,7 @@ def load_backbone(profile: str, device=None):
     """The CLIP stage 02 used (``prototypes.clip_model``; weights ``prototypes.clip_pretrained``
     or ``models/<profile>/clip_pretrain.pt``): ``(model, preprocess, tokenizer, info)``.
     Call twice for two independent copies (prompt model, direct regression)."""
-    from ...core import config
+    from ...core import config, paths
     from ...embed.encoders import clip_checkpoint_path, create_clip
 
     sec = config.section("prototypes", profile)
@@ -82,4 +82,4 @@ def load_backbone(profile: str, device=None):
         raise FileNotFoundError(f"{ckpt}: missing CLIP checkpoint - run the prototypes stage (02) "
                                 "first")
     model, preprocess, tokenizer = create_clip(sec["clip_model"], ckpt, device)
-    return model, preprocess, tokenizer, {"clip_model": sec["clip_model"], "checkpoint": str(ckpt)}
+    return model, preprocess, tokenizer, {"clip_model": sec["clip_model"], "checkpoint": paths.portable(ckpt)}
