@@ -81,3 +81,16 @@ def test_write_metrics_moves_timings_out_of_the_results(tmp_path):
                        "jrpp": {"sec_per_epoch": 3.0, "train_posts_per_s": 900.0}}
     write_metrics(path, {"src": 0.81, "wall_seconds": 1.0})     # merges into the same timings file
     assert json.loads((tmp_path / "timings" / "jrpp.json").read_text())["wall_seconds"] == 1.0
+
+
+def test_split_timings_reaches_into_lists_of_records():
+    # boosting.json holds a list of per-model records with a fit_seconds each: those
+    # durations made two identical runs differ byte-wise before this split
+    from smpp_utils.core.reports import split_timings
+
+    results, timings = split_timings({"rows": [{"model": "lgbm", "src": 0.7, "fit_seconds": 0.2},
+                                               {"model": "cat", "src": 0.8, "fit_seconds": 1.6}],
+                                      "seeds": [0, 1, 2]})
+    assert results == {"rows": [{"model": "lgbm", "src": 0.7}, {"model": "cat", "src": 0.8}],
+                       "seeds": [0, 1, 2]}
+    assert timings == {"rows": [{"fit_seconds": 0.2}, {"fit_seconds": 1.6}]}

@@ -76,6 +76,11 @@ def split_timings(metrics: dict) -> tuple[dict, dict]:
             results[k] = r
             if t:
                 timings[k] = t
+        elif isinstance(v, list) and any(isinstance(x, dict) for x in v):
+            parts = [split_timings(x) if isinstance(x, dict) else (x, {}) for x in v]
+            results[k] = [r for r, _ in parts]
+            if any(t for _, t in parts):
+                timings[k] = [t for _, t in parts]  # same positions as the results list
         else:
             results[k] = v
     return results, timings
