@@ -45,7 +45,7 @@ from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
 from . import significance
 
-ORACLE = "Oracle (E[label | latent], SMPD-Sim)"
+ORACLE = "Oracle (simulator's exact label expectation)"
 JRPP = "JRPP"
 JRPP_NO_TTA = "JRPP w/o test-time perturbation"
 PAPER_A_LGBM = "Paper A: CLIPFT + metadata (LightGBM)"
@@ -309,14 +309,16 @@ def plot_src(t: pd.DataFrame, title: str, oracle: float | None = None):
     t = t[t["family"] != "oracle"]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.4))
     colors = {"Paper A": "tab:blue", "JRPP": "tab:orange", "hybrid": "tab:green", "baseline": "tab:gray"}
-    ax.barh(t["model"], t["src_mean"], xerr=t["src_std"], capsize=3,
+    names = [f"{m} (best baseline)" if n else m for m, n in zip(t["model"], t.get("note", [""] * len(t)))]
+    ax.barh(names, t["src_mean"], xerr=t["src_std"], capsize=3,
             color=[colors.get(f, "tab:gray") for f in t["family"]])
     ax.invert_yaxis()
+    xlabel = "test SRC (mean ± std over seeds)"
     if oracle is not None:
-        ax.axvline(oracle, color="k", ls="--", lw=1, label=f"oracle ceiling ({oracle:.3f})")
-        ax.legend(loc="lower right", fontsize=9)
+        ax.axvline(oracle, color="k", ls="--", lw=1)
+        xlabel += f"; dashed: oracle ceiling {oracle:.3f}"
     ax.set_xlim(left=0)
-    ax.set_xlabel("test SRC (mean ± std over seeds)")
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.tick_params(labelsize=9)
     fig.tight_layout()
