@@ -155,6 +155,13 @@ class TailKnobs:
 
 
 @dataclass
+class HeadToHeadKnobs:
+    n_boot: int = knob(ge=1)               # paired-bootstrap resamples of the test posts
+    alpha: float = knob(**FRACTION)        # two-sided level of the bootstrap CI (0.05 = 95%), (0, 1)
+    hybrid_folds: int = knob(ge=2)         # cross-fitting folds of the hybrid stacker on the val posts
+
+
+@dataclass
 class ProfileKnobs:
     name: str = knob(choices=PROFILES)     # the block's own key (ci | default | paper)
     reports: str = knob(nonempty=True)     # results folder: 'reports' or 'reports/<sub>', distinct per profile
@@ -163,7 +170,7 @@ class ProfileKnobs:
 
 SECTIONS = {"data": DataKnobs, "prototypes": PrototypesKnobs, "finetune": FinetuneKnobs,
             "jrpp": JrppKnobs, "boosting": BoostingKnobs, "ablations": AblationsKnobs,
-            "tail": TailKnobs}
+            "tail": TailKnobs, "head_to_head": HeadToHeadKnobs}
 TOP_LEVEL = ("base", *PROFILES, "profile")
 
 

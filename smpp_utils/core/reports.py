@@ -18,6 +18,8 @@ from .io import atomic_path, write_json, write_text  # noqa: E402
 
 # fixed figure metadata: no creation date or software version, so a rerun is byte-stable
 _PNG_META = {"Software": None}
+_PDF_META = {"CreationDate": None, "Producer": None, "Creator": None}
+VECTOR_SUFFIX = ".pdf"   # the vector copy save_figure writes beside every PNG
 
 
 def write_table(df: pd.DataFrame, directory, name: str, caption: str,
@@ -46,18 +48,70 @@ def write_table(df: pd.DataFrame, directory, name: str, caption: str,
 
 
 def save_figure(fig, path, dpi: int = 120, data: pd.DataFrame | None = None) -> Path:
-    """Save a matplotlib/seaborn figure as PNG without volatile metadata, then close it.
+    """Save a matplotlib/seaborn figure as PNG, and as PDF beside it (:func:`save_vector`),
+    without volatile metadata, then close it.
 
     ``data``: the numbers behind the figure, written beside it as ``<stem>.csv`` (what DVC's
     ``plots:`` and a reader who wants the values use)."""
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=_PNG_META)
+    save_vector(fig, path)
     plt.close(fig)
     if data is not None:
         with atomic_path(path.with_suffix(".csv")) as tmp:
             data.to_csv(tmp, index=False, float_format="%.6g")
     return path
+
+
+def save_vector(fig, path) -> Path:
+    """The figure as PDF beside ``path`` (``<stem>.pdf``), without creation date or software
+    version (byte-stable reruns): the copy a paper or a reviewer takes, the PNG is for pages."""
+    out = Path(path).with_suffix(VECTOR_SUFFIX)
+    with atomic_path(out, suffix=VECTOR_SUFFIX) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", metadata=_PDF_META)
+    return out
+
+
+def _titles(fig) -> list[str]:
+    sup = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    return [sup] + [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")]
+
+
+def name_dataset(fig, label: str):
+    """Make sure the figure names its dataset (``data.prepare.dataset_label``: the SMPD-Sim
+    regime or SMPD): unless ``label`` already appears in the suptitle or an axes title, it is
+    added to the suptitle (appended after the existing one, if any). Returns ``fig``."""
+    if not label:
+        raise ValueError("name_dataset: empty dataset label")
+    if any(label in t for t in _titles(fig)):
+        return fig
+    sup = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    fig.suptitle(f"{sup} - {label}" if sup else label, fontsize=10)
+    return fig
+
+
+def untruncate_bars(fig):
+    """Every axes holding bars gets a value axis that starts at 0 (bars whose base is cut off
+    exaggerate differences): the x axis for horizontal bars, the y axis otherwise."""
+    from matplotlib.container import BarContainer
+
+    for ax in fig.axes:
+        for cont in ax.containers:
+            if not isinstance(cont, BarContainer):
+                continue
+            horizontal = getattr(cont, "orientation", None) == "horizontal"
+            lo, hi = ax.get_xlim() if horizontal else ax.get_ylim()
+            if lo > 0:
+                (ax.set_xlim if horizontal else ax.set_ylim)(0, hi)
+            elif hi < 0:
+                (ax.set_xlim if horizontal else ax.set_ylim)(lo, 0)
+    return fig
+
+
+def reviewer_ready(fig, label: str):
+    """:func:`name_dataset` + :func:`untruncate_bars`; returns ``fig``."""
+    return untruncate_bars(name_dataset(fig, label))
 
 
 # keys that name a duration or a throughput: they vary run to run, so they are no result

@@ -102,6 +102,20 @@ def data_source(profile: str) -> str:
     return read_parquet_meta(paths.data_dir(profile) / "posts.parquet").get("source", "unknown")
 
 
+def dataset_label(profile: str) -> str:
+    """The dataset's name for figure titles and captions: ``SMPD`` for the official files,
+    ``SMPD-Sim (<regime> regime)`` for simulated data (the regime recorded beside the
+    simulated files, ``raw/sim_config.json``)."""
+    source = data_source(profile)
+    if source == "smpd":
+        return "SMPD"
+    if source != "sim":
+        raise ValueError(f"{paths.data_dir(profile) / 'posts.parquet'}: unknown data source {source!r}")
+    stamp = paths.data_dir(profile) / "raw" / "sim_config.json"
+    regime = json.loads(stamp.read_text()).get("config", {}).get("regime") if stamp.is_file() else None
+    return f"SMPD-Sim ({regime} regime)" if regime else "SMPD-Sim"
+
+
 def read_oracle(profile: str) -> dict | None:
     """The simulator's oracle ceiling {mse, mae, src} that this profile's data stage wrote
     (None on real SMPD). Refuses a data.json of another profile or of other data."""
