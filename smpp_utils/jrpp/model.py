@@ -7,7 +7,13 @@ Forward pass for a batch of query posts (Fig. 2 of the paper):
    (Eq. 5) with gradients, top ``k`` (Eq. 2); a train query never retrieves itself
 3. candidates = [x_r; standardised label of r] (the bank's popularity is part of the
    retrieved context, as in retrieval-augmented popularity models; no leakage since a
-   query is never its own neighbour and the bank is the train split only)
+   query is never its own neighbour and the bank is the train split only). A candidate is
+   encoded from ``meta_ctx`` (its metadata without the label-derived user mean, see
+   :mod:`smpp_utils.data.inputs`): that mean reads the labels of the user's other train
+   posts, so a same-user neighbour would carry the query's own label (second-order leak).
+   Nothing a train query sees is computed from its own label (test_jrpp: perturb one
+   label, the query's whole input - features, retrieved ids, what the candidates carry - is
+   unchanged).
 4. Gumbel top-k' (Eq. 7) -> IB (Eq. 8-13) -> Transformer aggregator with the MoL scores as
    attention bias (Eq. 6) -> prediction; loss = MSE + beta * KL (Eq. 11-12)
 
@@ -137,6 +143,8 @@ class JRPP(nn.Module):
             if bad.any():
                 raise ValueError(f"bank '{key}' has NaN/inf at bank position {int(bad.nonzero()[0])}")
         self._bank = {k: train[k].detach().cpu() for k in BANK_KEYS}
+        if "meta_ctx" in train:     # label-derived metadata blanked (data.inputs.context_meta)
+            self._bank["meta"] = train["meta_ctx"].detach().cpu()
         y = self._bank["y"].float()
         self.label_std = float(y.std()) if n > 1 and float(y.std()) > 0 else 1.0
         self._bank_dev = None
