@@ -322,3 +322,49 @@ def test_no_second_order_label_leak():
     old2 = {k: v for k, v in d2["train"].items() if k != "meta_ctx"}
     c1, c2 = view(old1), view(old2)
     assert not torch.equal(c1[1], c2[1])
+
+
+# ---------------------------------------------------------------------------- TTA (Eq. 14-15)
+class _Linear(torch.nn.Module):
+    """Stub model: prediction = sum of the img and txt entries (no retrieval)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def predict(self, batch):
+        return self.w * (batch["img"].sum(-1) + batch["txt"].sum(-1))
+
+
+def test_predict_tta_follows_eq14_15():
+    from smpp_utils.jrpp.tta import perturb, predict_tta
+
+    data = {"img": torch.tensor([[3.0, 4.0]]), "txt": torch.tensor([[0.0]]), "y": torch.zeros(1)}
+    out = predict_tta(_Linear(), data, T=2, scales=[0.5, 1.0], seed=11)
+    # redo Eq. 14-15 by hand from the same noise draws
+    g = torch.Generator().manual_seed(11)
+    x = torch.tensor([[3.0, 4.0, 0.0]])                   # ||x|| = 5
+    xs = [perturb(x, s, g) for s in (0.5, 1.0)]
+    preds = [float(v.sum()) for v in xs]
+    cos = [float((x * v).sum() / (x.norm() * v.norm())) for v in xs]
+    w = [1.0 / (1.0 - c + 1e-6) for c in cos]
+    expect = (w[0] * preds[0] + w[1] * preds[1]) / (w[0] + w[1])
+    assert out[0] == pytest.approx(expect, rel=1e-5)
+    assert abs(out[0] - 7.0) > 1e-3                        # the noise did move it
+
+
+def test_tta_changes_predictions_at_the_chosen_scale(syn):
+    from smpp_utils.jrpp.tta import choose_scale, predict_tta
+
+    data, info = syn
+    torch.manual_seed(0)
+    m = make_model(info, data["train"])
+    _fit(m, data, 6, None)
+    plain = predict(m, data["test"])
+    ch = choose_scale(m, data["val"], 4, "0.1,0.2,0.3", "0.5,1,2,4", seed=0)
+    assert ch["multiplier"] in (0.5, 1.0, 2.0, 4.0) and set(ch["val_mse"]) == {0.5, 1.0, 2.0, 4.0}
+    assert ch["val_mse"][ch["multiplier"]] == min(ch["val_mse"].values())
+    change = np.abs(predict_tta(m, data["test"], 4, ch["scales"], seed=0) - plain).mean()
+    old = np.abs(predict_tta(m, data["test"], 4, "0.01,0.03,0.1", seed=0) - plain).mean()
+    assert change > 0.01 * plain.std()                     # not a no-op
+    assert change > 3 * old                                # the first version's scales were

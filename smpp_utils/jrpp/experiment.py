@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..core import paths
-from ..core.io import write_parquet
+from ..core.io import write_parquet, write_text
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import write_metrics
 from ..core.trainer import TrainConfig, Trainer, predict
 from .model import JRPP, JRPPConfig
-from .tta import predict_tta
+from .tta import choose_scale, predict_tta
 
 EVAL_SPLITS = ("val", "test")
 
@@ -53,15 +54,37 @@ def train_jrpp(data: dict, info: dict, cfg, seed: int, ckpt_dir=None, progress: 
     return tr.model, hist
 
 
-def predict_splits(model, data: dict, cfg, seed: int, tta: bool = True) -> dict:
-    """{split: {'y_pred', 'y_pred_tta'}} for val and test (TTA = Eq. 14-15)."""
+def tta_choice(model, data: dict, cfg, seed: int) -> dict | None:
+    """The TTA noise scales chosen on validation (:func:`.tta.choose_scale`), None if T = 0."""
+    if int(cfg.tta_T) <= 0:
+        return None
+    return choose_scale(model, data["val"], int(cfg.tta_T), cfg.tta_scales,
+                        getattr(cfg, "tta_scale_grid", "1"), seed=seed)
+
+
+def predict_splits(model, data: dict, cfg, seed: int, tta: bool = True, choice: dict | None = None) -> dict:
+    """{split: {'y_pred', 'y_pred_tta'}} for val and test (TTA = Eq. 14-15 at the scales of
+    ``choice``, chosen on validation when not given)."""
+    if tta and choice is None:
+        choice = tta_choice(model, data, cfg, seed)
     out = {}
     for s in EVAL_SPLITS:
         p = predict(model, data[s], 512)
-        pt = (predict_tta(model, data[s], int(cfg.tta_T), cfg.tta_scales, seed=seed, batch_size=512)
-              if tta and int(cfg.tta_T) > 0 else p.copy())
+        pt = (predict_tta(model, data[s], int(cfg.tta_T), choice["scales"], seed=seed, batch_size=512)
+              if tta and choice is not None else p.copy())
         out[s] = {"y_pred": p, "y_pred_tta": pt}
     return out
+
+
+def save_tta_choice(ckpt_dir, choice: dict | None) -> None:
+    """Next to the checkpoints, so notebook 06's T sweep perturbs at the same scales."""
+    if ckpt_dir is not None and choice is not None:
+        write_text(Path(ckpt_dir) / "tta.json", json.dumps(choice, sort_keys=True, indent=1))
+
+
+def load_tta_scales(ckpt_dir, default: str) -> str:
+    f = Path(ckpt_dir) / "tta.json"
+    return json.loads(f.read_text())["scales"] if f.is_file() else default
 
 
 def write_predictions(profile: str, name: str, info: dict, preds: dict) -> None:
@@ -78,11 +101,16 @@ def run_jrpp(data: dict, info: dict, cfg, profile: str) -> dict:
         ckpt = paths.models_dir(profile) / "jrpp" / f"seed{i}"
         t0 = time.time()
         model, hist = train_jrpp(data, info, cfg, seed, ckpt)
-        preds = predict_splits(model, data, cfg, seed)
+        choice = tta_choice(model, data, cfg, seed)
+        save_tta_choice(ckpt, choice)
+        preds = predict_splits(model, data, cfg, seed, choice=choice)
         write_predictions(profile, f"jrpp_seed{i}", info, preds)
         y = data["test"]["y"].numpy()
-        rows.append({"seed": seed, "test": regression_metrics(y, preds["test"]["y_pred"]),
-                     "test_tta": regression_metrics(y, preds["test"]["y_pred_tta"]),
+        pt = preds["test"]
+        rows.append({"seed": seed, "test": regression_metrics(y, pt["y_pred"]),
+                     "test_tta": regression_metrics(y, pt["y_pred_tta"]),
+                     "tta_mean_abs_change": float(np.mean(np.abs(pt["y_pred_tta"] - pt["y_pred"]))),
+                     "tta_choice": choice,
                      "best_epoch": hist.best_epoch, "epochs_run": len(hist.val_mse),
                      "best_val_mse": hist.best_val_mse,
                      "sec_per_epoch": float(np.mean(hist.epoch_seconds)),
@@ -149,6 +177,10 @@ def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None) -> 
     rows = jrpp["rows"]
     out = {"jrpp": {**summarize_seeds([r["test"] for r in rows]),
                     "tta": summarize_seeds([r["test_tta"] for r in rows]),
+                    "tta_mean_abs_change": float(np.mean([r["tta_mean_abs_change"] for r in rows])),
+                    "tta_minus_plain": {k: float(np.mean([r["test_tta"][k] - r["test"][k] for r in rows]))
+                                        for k in rows[0]["test"]},
+                    "tta_choice": [r["tta_choice"] for r in rows],
                     "sec_per_epoch": float(np.mean([r["sec_per_epoch"] for r in rows])),
                     "train_posts_per_s": float(np.mean([r["train_posts_per_s"] for r in rows])),
                     "epochs_run": [r["epochs_run"] for r in rows],
