@@ -87,7 +87,7 @@ def test_model_never_retrieves_itself(syn):
     m = make_model(info, data["train"], filter=False, ib=False)
     b = {k: v[:40] for k, v in data["train"].items()}
     m.on_epoch_start(0)
-    xq = m.encoder(m.features(b))
+    xq = m.encode(b)
     state = m.bank_index("train")
     qv = m.mol.shortlist_vectors(m.mol.query_components(xq, b["user"]).detach()).numpy()
     ids = shortlist(state.index, qv, SMALL["shortlist"], b["idx"].numpy(), state.size)
@@ -306,7 +306,7 @@ def test_no_second_order_label_leak():
         m.label_std = 1.0                                  # global normaliser held fixed
         m.on_epoch_start(0)
         b = {k: v[q:q + 1] for k, v in train.items()}
-        xq = m.encoder(m.features(b))
+        xq = m.encode(b)
         cand, scores = m._retrieve(b, xq, b["idx"], "train")
         state = m.bank_index("train")
         qv = m.mol.shortlist_vectors(m.mol.query_components(xq, b["user"]).detach()).numpy()
@@ -368,3 +368,16 @@ def test_tta_changes_predictions_at_the_chosen_scale(syn):
     old = np.abs(predict_tta(m, data["test"], 4, "0.01,0.03,0.1", seed=0) - plain).mean()
     assert change > 0.01 * plain.std()                     # not a no-op
     assert change > 3 * old                                # the first version's scales were
+
+
+def test_retriever_trained_without_attention_bias(syn):
+    """attn_bias off (the default since it worsened the fit): the MoL towers still get the
+    prediction loss's gradient (through the Gumbel scorer and the candidates)."""
+    data, info = syn
+    torch.manual_seed(0)
+    m = make_model(info, data["train"])
+    assert not m.cfg.attn_bias
+    b = {k: v[:50] for k, v in data["train"].items()}
+    m.training_loss(b).backward()
+    assert m.mol.f.weight.grad.abs().sum() > 0 and m.mol.g.weight.grad.abs().sum() > 0
+    assert m.agg.bias_scale.grad is None                  # the bias path is not used

@@ -173,7 +173,18 @@ def beta_sweep(data: dict, info: dict, cfg, betas) -> list[dict]:
     return rows
 
 
-def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None) -> dict:
+def matched_metrics(matched: dict, ridge: dict) -> dict:
+    per = [r["test"] for r in matched["rows"]]
+    return {"jrpp_content_user": {**summarize_seeds(per), "per_seed": per,
+                                  "epochs_run": [r["epochs_run"] for r in matched["rows"]]},
+            "ridge_embeddings": {**ridge["test"], "alpha": ridge["alpha"]},
+            "matched_beats_ridge_every_seed": {
+                k: bool(all((p[k] > ridge["test"][k]) if k == "src" else (p[k] < ridge["test"][k]) for p in per))
+                for k in ("mse", "mae", "src")}}
+
+
+def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None,
+                 matched: dict | None = None) -> dict:
     rows = jrpp["rows"]
     out = {"jrpp": {**summarize_seeds([r["test"] for r in rows]),
                     "tta": summarize_seeds([r["test_tta"] for r in rows]),
@@ -190,8 +201,57 @@ def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None) -> 
            "baseline_seconds": baselines.get("seconds", {})}
     if beta_rows:
         out["beta_sweep"] = beta_rows
+    if matched:
+        out["information_matched"] = matched
     return out
 
 
 def write_jrpp_metrics(profile: str, metrics: dict):
     return write_metrics(paths.metrics_dir(profile) / "jrpp.json", metrics)
+
+
+# ---------------------------------------------------------------------------- information-matched rows
+MATCHED = "JRPP (content + user id)"
+RIDGE = "Ridge (embeddings)"
+# JRPP given what the paper's model gets: image + text embeddings and the user id (MoL user
+# component and a user embedding in the post encoder); no metadata, no neighbour labels.
+MATCHED_OVERRIDES = dict(use_bank_labels=False, use_user=True, query_user=True)
+
+
+def content_only(data: dict, info: dict) -> tuple[dict, dict]:
+    """The inputs without metadata (zero-width ``meta``/``meta_ctx``)."""
+    out = {s: {**d, "meta": d["meta"][:, :0], **({"meta_ctx": d["meta_ctx"][:, :0]} if "meta_ctx" in d else {})}
+           for s, d in data.items()}
+    return out, {**info, "dims": {**info["dims"], "meta": 0}}
+
+
+def run_matched(data: dict, info: dict, cfg, profile: str | None = None) -> dict:
+    """``JRPP (content + user id)`` over the seeds (plain predictions, no TTA, so the row
+    compares the networks): per-seed test metrics."""
+    d, inf = content_only(data, info)
+    rows = []
+    for i, seed in enumerate(seeds(cfg)):
+        model, hist = train_jrpp(d, inf, cfg, seed, None, **MATCHED_OVERRIDES)
+        p = predict(model, d["test"], 512)
+        rows.append({"seed": seed, "test": regression_metrics(d["test"]["y"].numpy(), p),
+                     "epochs_run": len(hist.val_mse), "best_val_mse": hist.best_val_mse})
+    return {"rows": rows}
+
+
+def ridge_embeddings(data: dict, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> dict:
+    """``Ridge (embeddings)``: sklearn Ridge on the standardised [img; txt] embeddings,
+    alpha chosen on validation MSE. Deterministic (the same for every seed)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    x = {s: np.concatenate([data[s]["img"].numpy(), data[s]["txt"].numpy()], 1) for s in ("train", *EVAL_SPLITS)}
+    y = {s: data[s]["y"].numpy().astype(float) for s in x}
+    sc = StandardScaler().fit(x["train"])
+    x = {s: sc.transform(v) for s, v in x.items()}
+    val = {}
+    for a in alphas:
+        r = Ridge(alpha=float(a)).fit(x["train"], y["train"])
+        val[float(a)] = float(np.mean((r.predict(x["val"]) - y["val"]) ** 2))
+    best = min(val, key=lambda a: (val[a], a))
+    r = Ridge(alpha=best).fit(x["train"], y["train"])
+    return {"alpha": best, "val_mse": val, "test": regression_metrics(y["test"], r.predict(x["test"]))}
