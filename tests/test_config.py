@@ -182,7 +182,7 @@ def test_bad_choice_refused(tmp_path):
 
 
 def test_bad_lists_refused(tmp_path):
-    _refused(tmp_path, _with(r'^(\s+)tta_scales: "0\.01,0\.03,0\.1"', r'\1tta_scales: "0.01,-1,x"'),
+    _refused(tmp_path, _with(r'^(\s+)tta_scales: "0\.1,0\.2,0\.3"', r'\1tta_scales: "0.01,-1,x"'),
              "default.jrpp.tta_scales: item '-1' of '0.01,-1,x': must be > 0.0",
              "default.jrpp.tta_scales: item 'x' of '0.01,-1,x' is not a number")
     _refused(tmp_path, _with(r'tta_T_values: "0,1,4"', 'tta_T_values: "0,1.5,-2"'),

@@ -87,7 +87,7 @@ def test_model_never_retrieves_itself(syn):
     m = make_model(info, data["train"], filter=False, ib=False)
     b = {k: v[:40] for k, v in data["train"].items()}
     m.on_epoch_start(0)
-    xq = m.encoder(m.features(b))
+    xq = m.encode(b)
     state = m.bank_index("train")
     qv = m.mol.shortlist_vectors(m.mol.query_components(xq, b["user"]).detach()).numpy()
     ids = shortlist(state.index, qv, SMALL["shortlist"], b["idx"].numpy(), state.size)
@@ -259,3 +259,125 @@ def test_table2_marks_and_not_run(tmp_path):
     assert md["Model"].iloc[-1].startswith("Oracle")
     assert "\\textbf{1.1000" in tex.set_index("Model").loc["JRPP", "MSE"]
     assert csv.set_index("Model").loc["SVR", "mse_mean"] == pytest.approx(2.1)
+
+
+# ---------------------------------------------------------------------------- label leak
+def _posts_frame(n=160, n_users=12, seed=0):
+    rng = np.random.default_rng(seed)
+    date = pd.to_datetime(np.sort(rng.integers(0, 10**8, n)), unit="s", utc=True)
+    split = np.array(["train"] * int(0.75 * n) + ["val"] * (n // 8) + ["test"] * (n - int(0.75 * n) - n // 8))
+    return pd.DataFrame({
+        "Pid": np.arange(1, n + 1), "Uid": rng.integers(0, n_users, n).astype(str),
+        "label": rng.normal(6, 2, n), "split": split, "postdate": date,
+        "photo_firstdate": date - pd.Timedelta(days=30), "photo_count": rng.integers(1, 500, n),
+        "ispro": rng.integers(0, 2, n), "canbuypro": rng.integers(0, 2, n), "title": "sunset",
+        "tags": "a b", "latitude": np.nan, "geoaccuracy": 0, "mediatype": "photo",
+        "category": "Animal", "subcategory": "Cats"})
+
+
+def test_no_second_order_label_leak():
+    """Perturb one train label: that post's own training input (its features, the ids it
+    retrieves, and everything the retrieved candidates carry) must not change. Control: a
+    bank whose candidates carry the out-of-fold user mean (the old code) does change."""
+    from smpp_utils.data.inputs import assemble_inputs
+
+    posts = _posts_frame()
+    rng = np.random.default_rng(1)
+    img, txt = rng.normal(size=(len(posts), 8)).astype(np.float32), rng.normal(size=(len(posts), 6)).astype(np.float32)
+    d1, i1 = assemble_inputs(posts, "fp", img, txt, True, 3, 0)
+    train_pos = np.flatnonzero(posts["split"] == "train")
+    q = 5                                                  # a train post (bank position 5)
+    row = train_pos[q]
+    same_user = np.flatnonzero(posts["Uid"].iloc[train_pos].to_numpy() == posts["Uid"].iloc[row])
+    assert len(same_user) >= 5                             # the query shares a user with neighbours
+    p2 = posts.copy()
+    p2.loc[row, "label"] += 7.0
+    d2, i2 = assemble_inputs(p2, "fp", img, txt, True, 3, 0, norm=i1["meta_norm"])
+    for key in ("img", "txt", "meta", "user"):
+        assert torch.equal(d1["train"][key][q], d2["train"][key][q]), key      # own features
+    # the plain OOF metadata of the user's other posts does read y_q (the leak's source)
+    assert not torch.equal(d1["train"]["meta"][same_user], d2["train"]["meta"][same_user])
+
+    cfg = dict(SMALL, shortlist=60, k=40, use_user=True)
+
+    def view(train):
+        torch.manual_seed(0)
+        m = JRPP(i1["dims"], i1["n_users"], i1["label_mean"], JRPPConfig(**cfg), bank=train)
+        m.label_std = 1.0                                  # global normaliser held fixed
+        m.on_epoch_start(0)
+        b = {k: v[q:q + 1] for k, v in train.items()}
+        xq = m.encode(b)
+        cand, scores = m._retrieve(b, xq, b["idx"], "train")
+        state = m.bank_index("train")
+        qv = m.mol.shortlist_vectors(m.mol.query_components(xq, b["user"]).detach()).numpy()
+        ids = shortlist(state.index, qv, cfg["shortlist"], b["idx"].numpy(), state.size)
+        return xq.detach(), cand.detach(), scores.detach(), ids
+
+    a, b = view(d1["train"]), view(d2["train"])
+    assert np.isin(same_user, a[3]).sum() >= 2             # same-user posts are retrieved
+    for x, y in zip(a, b):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+    # control: without meta_ctx the candidates carry the OOF user mean, which reads y_q
+    old1 = {k: v for k, v in d1["train"].items() if k != "meta_ctx"}
+    old2 = {k: v for k, v in d2["train"].items() if k != "meta_ctx"}
+    c1, c2 = view(old1), view(old2)
+    assert not torch.equal(c1[1], c2[1])
+
+
+# ---------------------------------------------------------------------------- TTA (Eq. 14-15)
+class _Linear(torch.nn.Module):
+    """Stub model: prediction = sum of the img and txt entries (no retrieval)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def predict(self, batch):
+        return self.w * (batch["img"].sum(-1) + batch["txt"].sum(-1))
+
+
+def test_predict_tta_follows_eq14_15():
+    from smpp_utils.jrpp.tta import perturb, predict_tta
+
+    data = {"img": torch.tensor([[3.0, 4.0]]), "txt": torch.tensor([[0.0]]), "y": torch.zeros(1)}
+    out = predict_tta(_Linear(), data, T=2, scales=[0.5, 1.0], seed=11)
+    # redo Eq. 14-15 by hand from the same noise draws
+    g = torch.Generator().manual_seed(11)
+    x = torch.tensor([[3.0, 4.0, 0.0]])                   # ||x|| = 5
+    xs = [perturb(x, s, g) for s in (0.5, 1.0)]
+    preds = [float(v.sum()) for v in xs]
+    cos = [float((x * v).sum() / (x.norm() * v.norm())) for v in xs]
+    w = [1.0 / (1.0 - c + 1e-6) for c in cos]
+    expect = (w[0] * preds[0] + w[1] * preds[1]) / (w[0] + w[1])
+    assert out[0] == pytest.approx(expect, rel=1e-5)
+    assert abs(out[0] - 7.0) > 1e-3                        # the noise did move it
+
+
+def test_tta_changes_predictions_at_the_chosen_scale(syn):
+    from smpp_utils.jrpp.tta import choose_scale, predict_tta
+
+    data, info = syn
+    torch.manual_seed(0)
+    m = make_model(info, data["train"])
+    _fit(m, data, 6, None)
+    plain = predict(m, data["test"])
+    ch = choose_scale(m, data["val"], 4, "0.1,0.2,0.3", "0.5,1,2,4", seed=0)
+    assert ch["multiplier"] in (0.5, 1.0, 2.0, 4.0) and set(ch["val_mse"]) == {0.5, 1.0, 2.0, 4.0}
+    assert ch["val_mse"][ch["multiplier"]] == min(ch["val_mse"].values())
+    change = np.abs(predict_tta(m, data["test"], 4, ch["scales"], seed=0) - plain).mean()
+    old = np.abs(predict_tta(m, data["test"], 4, "0.01,0.03,0.1", seed=0) - plain).mean()
+    assert change > 0.01 * plain.std()                     # not a no-op
+    assert change > 3 * old                                # the first version's scales were
+
+
+def test_retriever_trained_without_attention_bias(syn):
+    """attn_bias off (the default since it worsened the fit): the MoL towers still get the
+    prediction loss's gradient (through the Gumbel scorer and the candidates)."""
+    data, info = syn
+    torch.manual_seed(0)
+    m = make_model(info, data["train"])
+    assert not m.cfg.attn_bias
+    b = {k: v[:50] for k, v in data["train"].items()}
+    m.training_loss(b).backward()
+    assert m.mol.f.weight.grad.abs().sum() > 0 and m.mol.g.weight.grad.abs().sum() > 0
+    assert m.agg.bias_scale.grad is None                  # the bias path is not used

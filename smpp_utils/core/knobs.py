@@ -116,8 +116,10 @@ class JrppKnobs:
     n_layers: int = knob(ge=1)             # aggregator transformer layers
     n_heads: int = knob(ge=1)              # aggregator heads; must divide d_model
     d_model: int = knob(ge=1)              # aggregator width
+    attn_bias: bool = knob()               # MoL scores as additive attention bias in the aggregator
     tta_T: int = knob(ge=0)                # test-time perturbations averaged (0 = none)
-    tta_scales: str = knob(items=float, gt=0.0, nonempty=True)   # perturbation noise scales, comma list of numbers > 0
+    tta_scales: str = knob(items=float, gt=0.0, nonempty=True)   # perturbation noise scales (x ||x||), cycled over t, comma list > 0
+    tta_scale_grid: str = knob(items=float, gt=0.0, nonempty=True)   # multipliers of tta_scales tried on val; the best is used
     lr: float = knob(gt=0.0)               # learning rate, > 0
     batch_size: int = knob(ge=1)           # training batch
     epochs: int = knob(ge=1)               # most training epochs (early stopping may end sooner)

@@ -19,7 +19,7 @@ from ..core.checkpoint import load_checkpoint
 from ..core.io import read_parquet
 from ..core.metrics import regression_metrics
 from ..core.trainer import predict
-from .experiment import seeds, train_jrpp
+from .experiment import load_tta_scales, seeds, train_jrpp, tta_choice
 from .model import JRPP, JRPPConfig, ablation_kwargs
 from .tta import predict_tta
 
@@ -47,8 +47,9 @@ def trained_rows(data: dict, info: dict, cfg, variants, n_seeds: int) -> list[di
     for v in variants:
         for i, seed in enumerate(seeds(cfg)[:n_seeds]):
             model, hist = train_jrpp(data, info, cfg, seed, None, **ablation_kwargs(v))
-            pred = (predict_tta(model, data["test"], int(cfg.tta_T), cfg.tta_scales, seed=seed)
-                    if int(cfg.tta_T) > 0 else predict(model, data["test"], 512))
+            choice = tta_choice(model, data, cfg, seed)            # scales chosen on val, as in 04
+            pred = (predict_tta(model, data["test"], int(cfg.tta_T), choice["scales"], seed=seed)
+                    if choice is not None else predict(model, data["test"], 512))
             rows.append({"variant": v, "seed_index": i, **regression_metrics(y, pred),
                          "epochs_run": len(hist.val_mse)})
             print(f"{v:18s} seed {seed}: " + " ".join(f"{k}={rows[-1][k]:.4f}" for k in ("mse", "mae", "src")))
@@ -63,6 +64,7 @@ def load_stage04_model(profile: str, data: dict, info: dict, cfg, seed_index: in
     model = JRPP(info["dims"], info["n_users"], info["label_mean"], JRPPConfig.from_cfg(cfg),
                  bank=data["train"])
     model.load_state_dict(load_checkpoint(ckpt)["model"])
+    model.tta_scales = load_tta_scales(ckpt.parent, cfg.tta_scales)   # chosen on val in 04
     return model.eval()
 
 
@@ -72,7 +74,8 @@ def tta_sensitivity(model: JRPP, data: dict, cfg, t_values, seed: int) -> pd.Dat
     rows = []
     for t in t_values:
         pred = (predict(model, data["test"], 512) if t == 0 else
-                predict_tta(model, data["test"], int(t), cfg.tta_scales, seed=seed))
+                predict_tta(model, data["test"], int(t), getattr(model, "tta_scales", cfg.tta_scales),
+                            seed=seed))
         rows.append({"T": int(t), **regression_metrics(y, pred)})
     return pd.DataFrame(rows)
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..core import paths
-from ..core.io import write_parquet
+from ..core.io import write_parquet, write_text
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import write_metrics
 from ..core.trainer import TrainConfig, Trainer, predict
 from .model import JRPP, JRPPConfig
-from .tta import predict_tta
+from .tta import choose_scale, predict_tta
 
 EVAL_SPLITS = ("val", "test")
 
@@ -53,15 +54,37 @@ def train_jrpp(data: dict, info: dict, cfg, seed: int, ckpt_dir=None, progress: 
     return tr.model, hist
 
 
-def predict_splits(model, data: dict, cfg, seed: int, tta: bool = True) -> dict:
-    """{split: {'y_pred', 'y_pred_tta'}} for val and test (TTA = Eq. 14-15)."""
+def tta_choice(model, data: dict, cfg, seed: int) -> dict | None:
+    """The TTA noise scales chosen on validation (:func:`.tta.choose_scale`), None if T = 0."""
+    if int(cfg.tta_T) <= 0:
+        return None
+    return choose_scale(model, data["val"], int(cfg.tta_T), cfg.tta_scales,
+                        getattr(cfg, "tta_scale_grid", "1"), seed=seed)
+
+
+def predict_splits(model, data: dict, cfg, seed: int, tta: bool = True, choice: dict | None = None) -> dict:
+    """{split: {'y_pred', 'y_pred_tta'}} for val and test (TTA = Eq. 14-15 at the scales of
+    ``choice``, chosen on validation when not given)."""
+    if tta and choice is None:
+        choice = tta_choice(model, data, cfg, seed)
     out = {}
     for s in EVAL_SPLITS:
         p = predict(model, data[s], 512)
-        pt = (predict_tta(model, data[s], int(cfg.tta_T), cfg.tta_scales, seed=seed, batch_size=512)
-              if tta and int(cfg.tta_T) > 0 else p.copy())
+        pt = (predict_tta(model, data[s], int(cfg.tta_T), choice["scales"], seed=seed, batch_size=512)
+              if tta and choice is not None else p.copy())
         out[s] = {"y_pred": p, "y_pred_tta": pt}
     return out
+
+
+def save_tta_choice(ckpt_dir, choice: dict | None) -> None:
+    """Next to the checkpoints, so notebook 06's T sweep perturbs at the same scales."""
+    if ckpt_dir is not None and choice is not None:
+        write_text(Path(ckpt_dir) / "tta.json", json.dumps(choice, sort_keys=True, indent=1))
+
+
+def load_tta_scales(ckpt_dir, default: str) -> str:
+    f = Path(ckpt_dir) / "tta.json"
+    return json.loads(f.read_text())["scales"] if f.is_file() else default
 
 
 def write_predictions(profile: str, name: str, info: dict, preds: dict) -> None:
@@ -78,11 +101,16 @@ def run_jrpp(data: dict, info: dict, cfg, profile: str) -> dict:
         ckpt = paths.models_dir(profile) / "jrpp" / f"seed{i}"
         t0 = time.time()
         model, hist = train_jrpp(data, info, cfg, seed, ckpt)
-        preds = predict_splits(model, data, cfg, seed)
+        choice = tta_choice(model, data, cfg, seed)
+        save_tta_choice(ckpt, choice)
+        preds = predict_splits(model, data, cfg, seed, choice=choice)
         write_predictions(profile, f"jrpp_seed{i}", info, preds)
         y = data["test"]["y"].numpy()
-        rows.append({"seed": seed, "test": regression_metrics(y, preds["test"]["y_pred"]),
-                     "test_tta": regression_metrics(y, preds["test"]["y_pred_tta"]),
+        pt = preds["test"]
+        rows.append({"seed": seed, "test": regression_metrics(y, pt["y_pred"]),
+                     "test_tta": regression_metrics(y, pt["y_pred_tta"]),
+                     "tta_mean_abs_change": float(np.mean(np.abs(pt["y_pred_tta"] - pt["y_pred"]))),
+                     "tta_choice": choice,
                      "best_epoch": hist.best_epoch, "epochs_run": len(hist.val_mse),
                      "best_val_mse": hist.best_val_mse,
                      "sec_per_epoch": float(np.mean(hist.epoch_seconds)),
@@ -145,10 +173,25 @@ def beta_sweep(data: dict, info: dict, cfg, betas) -> list[dict]:
     return rows
 
 
-def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None) -> dict:
+def matched_metrics(matched: dict, ridge: dict) -> dict:
+    per = [r["test"] for r in matched["rows"]]
+    return {"jrpp_content_user": {**summarize_seeds(per), "per_seed": per,
+                                  "epochs_run": [r["epochs_run"] for r in matched["rows"]]},
+            "ridge_embeddings": {**ridge["test"], "alpha": ridge["alpha"]},
+            "matched_beats_ridge_every_seed": {
+                k: bool(all((p[k] > ridge["test"][k]) if k == "src" else (p[k] < ridge["test"][k]) for p in per))
+                for k in ("mse", "mae", "src")}}
+
+
+def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None,
+                 matched: dict | None = None) -> dict:
     rows = jrpp["rows"]
     out = {"jrpp": {**summarize_seeds([r["test"] for r in rows]),
                     "tta": summarize_seeds([r["test_tta"] for r in rows]),
+                    "tta_mean_abs_change": float(np.mean([r["tta_mean_abs_change"] for r in rows])),
+                    "tta_minus_plain": {k: float(np.mean([r["test_tta"][k] - r["test"][k] for r in rows]))
+                                        for k in rows[0]["test"]},
+                    "tta_choice": [r["tta_choice"] for r in rows],
                     "sec_per_epoch": float(np.mean([r["sec_per_epoch"] for r in rows])),
                     "train_posts_per_s": float(np.mean([r["train_posts_per_s"] for r in rows])),
                     "epochs_run": [r["epochs_run"] for r in rows],
@@ -158,8 +201,57 @@ def jrpp_metrics(jrpp: dict, baselines: dict, beta_rows: list | None = None) -> 
            "baseline_seconds": baselines.get("seconds", {})}
     if beta_rows:
         out["beta_sweep"] = beta_rows
+    if matched:
+        out["information_matched"] = matched
     return out
 
 
 def write_jrpp_metrics(profile: str, metrics: dict):
     return write_metrics(paths.metrics_dir(profile) / "jrpp.json", metrics)
+
+
+# ---------------------------------------------------------------------------- information-matched rows
+MATCHED = "JRPP (content + user id)"
+RIDGE = "Ridge (embeddings)"
+# JRPP given what the paper's model gets: image + text embeddings and the user id (MoL user
+# component and a user embedding in the post encoder); no metadata, no neighbour labels.
+MATCHED_OVERRIDES = dict(use_bank_labels=False, use_user=True, query_user=True)
+
+
+def content_only(data: dict, info: dict) -> tuple[dict, dict]:
+    """The inputs without metadata (zero-width ``meta``/``meta_ctx``)."""
+    out = {s: {**d, "meta": d["meta"][:, :0], **({"meta_ctx": d["meta_ctx"][:, :0]} if "meta_ctx" in d else {})}
+           for s, d in data.items()}
+    return out, {**info, "dims": {**info["dims"], "meta": 0}}
+
+
+def run_matched(data: dict, info: dict, cfg, profile: str | None = None) -> dict:
+    """``JRPP (content + user id)`` over the seeds (plain predictions, no TTA, so the row
+    compares the networks): per-seed test metrics."""
+    d, inf = content_only(data, info)
+    rows = []
+    for i, seed in enumerate(seeds(cfg)):
+        model, hist = train_jrpp(d, inf, cfg, seed, None, **MATCHED_OVERRIDES)
+        p = predict(model, d["test"], 512)
+        rows.append({"seed": seed, "test": regression_metrics(d["test"]["y"].numpy(), p),
+                     "epochs_run": len(hist.val_mse), "best_val_mse": hist.best_val_mse})
+    return {"rows": rows}
+
+
+def ridge_embeddings(data: dict, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> dict:
+    """``Ridge (embeddings)``: sklearn Ridge on the standardised [img; txt] embeddings,
+    alpha chosen on validation MSE. Deterministic (the same for every seed)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    x = {s: np.concatenate([data[s]["img"].numpy(), data[s]["txt"].numpy()], 1) for s in ("train", *EVAL_SPLITS)}
+    y = {s: data[s]["y"].numpy().astype(float) for s in x}
+    sc = StandardScaler().fit(x["train"])
+    x = {s: sc.transform(v) for s, v in x.items()}
+    val = {}
+    for a in alphas:
+        r = Ridge(alpha=float(a)).fit(x["train"], y["train"])
+        val[float(a)] = float(np.mean((r.predict(x["val"]) - y["val"]) ** 2))
+    best = min(val, key=lambda a: (val[a], a))
+    r = Ridge(alpha=best).fit(x["train"], y["train"])
+    return {"alpha": best, "val_mse": val, "test": regression_metrics(y["test"], r.predict(x["test"]))}

@@ -59,8 +59,10 @@ class GumbelFilter(nn.Module):
         q = query.unsqueeze(1).expand(-1, cand.shape[1], -1)
         return self.scorer(torch.cat([cand, q, score.unsqueeze(-1)], dim=-1)).squeeze(-1)
 
-    def forward(self, cand, query, score, kprime: int, generator=None):
-        """Returns (S [B,k',k], R' = S R [B,k',d], selected scores S s [B,k'])."""
+    def forward(self, cand, query, score, kprime: int, generator=None, noise: bool | None = None):
+        """Returns (S [B,k',k], R' = S R [B,k',d], selected scores S s [B,k']). ``noise``:
+        Gumbel noise on (default: in training only)."""
         lg = self.logits(cand, query, score)
-        sel = gumbel_topk(lg, kprime, self.tau, hard=True, noise=self.training, generator=generator)
+        noise = self.training if noise is None else noise
+        sel = gumbel_topk(lg, kprime, self.tau, hard=True, noise=noise, generator=generator)
         return sel, sel @ cand, (sel @ score.unsqueeze(-1)).squeeze(-1)   # R' = S R (Eq. 7)

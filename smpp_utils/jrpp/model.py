@@ -7,9 +7,17 @@ Forward pass for a batch of query posts (Fig. 2 of the paper):
    (Eq. 5) with gradients, top ``k`` (Eq. 2); a train query never retrieves itself
 3. candidates = [x_r; standardised label of r] (the bank's popularity is part of the
    retrieved context, as in retrieval-augmented popularity models; no leakage since a
-   query is never its own neighbour and the bank is the train split only)
-4. Gumbel top-k' (Eq. 7) -> IB (Eq. 8-13) -> Transformer aggregator with the MoL scores as
-   attention bias (Eq. 6) -> prediction; loss = MSE + beta * KL (Eq. 11-12)
+   query is never its own neighbour and the bank is the train split only). A candidate is
+   encoded from ``meta_ctx`` (its metadata without the label-derived user mean, see
+   :mod:`smpp_utils.data.inputs`): that mean reads the labels of the user's other train
+   posts, so a same-user neighbour would carry the query's own label (second-order leak).
+   Nothing a train query sees is computed from its own label (test_jrpp: perturb one
+   label, the query's whole input - features, retrieved ids, what the candidates carry - is
+   unchanged).
+4. Gumbel top-k' (Eq. 7) -> IB (Eq. 8-13) -> Transformer aggregator (Eq. 6; the MoL scores
+   as attention bias only with ``attn_bias``) -> prediction; loss = MSE + beta * KL (Eq. 11-12).
+   The retriever is trained through the filter: the MoL score is an input of the Gumbel
+   scorer (straight-through gradient) and the candidates' embeddings carry the gradient.
 
 Ablation switches (paper Fig. 4): ``retrieval=False`` (no retrieval: the aggregator sees
 the query token only), ``mol=False`` (w/o joint: a static dot-product retriever over the
@@ -62,6 +70,10 @@ class JRPPConfig:
     tta: bool = True
     use_user: bool = True
     use_bank_labels: bool = True
+    attn_bias: bool = False         # MoL scores as additive attention bias (True hurt the fit; aggregator.py)
+    attn_bias_init: float = 1.0     # initial scale of that bias (learned)
+    gumbel_noise: bool = True       # Gumbel noise in training (False: train selects as eval)
+    query_user: bool = False        # a learned user-id embedding added to the post encoder
     shortlist_mode: str = "concat"
     index_kind: str = "auto"
     eval_chunk: int = 512
@@ -77,6 +89,10 @@ class JRPPConfig:
     @property
     def kprime(self) -> int:
         return max(1, int(math.floor(self.kprime_frac * self.k)))   # k' = floor(0.8 k)
+
+
+def cfg_noise(cfg: "JRPPConfig") -> bool:
+    return bool(cfg.gumbel_noise)
 
 
 def ablation_kwargs(name: str) -> dict:
@@ -97,6 +113,10 @@ class JRPP(nn.Module):
         self.label_mean = float(label_mean)
         self.label_std = 1.0
         self.encoder = nn.Sequential(nn.Linear(in_dim, p), nn.GELU(), nn.LayerNorm(p))
+        if cfg.query_user:             # the user as an input feature of the post (Sec. 3: x from
+            # text, image and user features); zero-init, row 0 = unseen user stays 0
+            self.user_in = nn.Embedding(n_users, p, padding_idx=0)
+            nn.init.zeros_(self.user_in.weight)
         cand_dim = p + int(cfg.use_bank_labels)
         if cfg.retrieval:
             if cfg.mol:
@@ -108,7 +128,8 @@ class JRPP(nn.Module):
                 self.ib = InformationBottleneck(cand_dim, p, cfg.d_model)
             else:
                 self.cand_proj = nn.Sequential(nn.Linear(cand_dim + p, cfg.d_model), nn.GELU())
-        self.agg = Aggregator(p, cfg.d_model, cfg.n_heads, cfg.n_layers, label_mean)
+        self.agg = Aggregator(p, cfg.d_model, cfg.n_heads, cfg.n_layers, label_mean,
+                              bias_init=cfg.attn_bias_init)
         self._bank = None
         self._bank_dev = None
         self._banks: dict[str, BankState | None] = {"train": None, "eval": None}
@@ -137,6 +158,8 @@ class JRPP(nn.Module):
             if bad.any():
                 raise ValueError(f"bank '{key}' has NaN/inf at bank position {int(bad.nonzero()[0])}")
         self._bank = {k: train[k].detach().cpu() for k in BANK_KEYS}
+        if "meta_ctx" in train:     # label-derived metadata blanked (data.inputs.context_meta)
+            self._bank["meta"] = train["meta_ctx"].detach().cpu()
         y = self._bank["y"].float()
         self.label_std = float(y.std()) if n > 1 and float(y.std()) > 0 else 1.0
         self._bank_dev = None
@@ -149,6 +172,13 @@ class JRPP(nn.Module):
             self._bank_dev = {k: v.to(device) for k, v in self._bank.items()}
         return self._bank_dev
 
+    def encode(self, batch: dict) -> torch.Tensor:
+        """x = LayerNorm(GELU(W [img; txt; meta] (+ E_user[u])))  [B, proj_dim]."""
+        if not hasattr(self, "user_in"):
+            return self.encoder(self.features(batch))
+        lin, act, norm = self.encoder
+        return norm(act(lin(self.features(batch)) + self.user_in(batch["user"])))
+
     @staticmethod
     def features(batch: dict) -> torch.Tensor:
         return torch.cat([batch["img"], batch["txt"], batch["meta"]], dim=-1)
@@ -157,6 +187,7 @@ class JRPP(nn.Module):
         """Fingerprint of the weights that shape the bank vectors (to detect stale indexes)."""
         with torch.no_grad():
             ps = list(self.encoder.parameters()) + (list(self.mol.parameters()) if hasattr(self, "mol") else [])
+            ps += list(self.user_in.parameters()) if hasattr(self, "user_in") else []
             return float(sum(p.double().sum() + p.double().square().sum() for p in ps))
 
     @torch.no_grad()
@@ -167,7 +198,7 @@ class JRPP(nn.Module):
         for s in range(0, len(bank["y"]), chunk):
             b = {k: v[s:s + chunk] for k, v in bank.items()}
             if self.cfg.mol:
-                comp = self.mol.item_components(self.encoder(self.features(b)), b["user"])
+                comp = self.mol.item_components(self.encode(b), b["user"])
                 out.append(self.mol.shortlist_vectors(comp, self.cfg.shortlist_mode).float().cpu())
             else:
                 out.append(self.static_vectors(b).cpu())
@@ -225,19 +256,20 @@ class JRPP(nn.Module):
         return F.normalize(torch.cat([b["img"], b["txt"]], dim=-1).float(), dim=-1)
 
     def _forward(self, batch: dict, exclude, mode: str):
-        xq = self.encoder(self.features(batch))
+        xq = self.encode(batch)
         zero = xq.new_zeros(())
         if not self.cfg.retrieval:
             return self.agg(xq), zero
         cand, scores = self._retrieve(batch, xq, exclude, mode)
         kp = self.cfg.kprime
         if self.cfg.filter:
-            _, cand, scores = self.filter(cand, xq, scores, kp, generator=self._gen)   # Eq. 7
+            _, cand, scores = self.filter(cand, xq, scores, kp, generator=self._gen,
+                                          noise=self.training and cfg_noise(self.cfg))  # Eq. 7
         if self.cfg.ib:
             z, kl = self.ib(cand, xq, generator=self._gen)                            # Eq. 8-13
         else:
             z, kl = self.cand_proj(torch.cat([cand, xq.unsqueeze(1).expand(-1, cand.shape[1], -1)], -1)), zero
-        return self.agg(xq, z, scores), kl                                            # Eq. 6
+        return self.agg(xq, z, scores if self.cfg.attn_bias else None), kl             # Eq. 6
 
     def _retrieve(self, batch: dict, xq: torch.Tensor, exclude, mode: str):
         """Top-k candidates [B,k,P(+1)] and their retrieval scores [B,k]."""
@@ -253,7 +285,7 @@ class JRPP(nn.Module):
             ids = torch.from_numpy(shortlist(state.index, qv, cfg.shortlist, excl, state.size)).to(dev)
             uniq, inv = torch.unique(ids, return_inverse=True)
             sub = {k: v[uniq] for k, v in bank.items()}
-            xr = self.encoder(self.features(sub))                   # with grad: candidates' embeddings
+            xr = self.encode(sub)                   # with grad: candidates' embeddings
             rc = self.mol.item_components(xr, sub["user"])
             rs = self.mol.item_summary(xr)
             s, _, _ = self.mol.score(qc, qs, rc[inv], rs[inv])      # MoL scores (Eq. 5)
@@ -267,7 +299,7 @@ class JRPP(nn.Module):
             ids = torch.from_numpy(shortlist(state.index, qv.cpu().numpy(), cfg.k, excl, state.size)).to(dev)
             sub = {k: v[ids] for k, v in bank.items()}
             scores = (self.static_vectors(sub) * qv.unsqueeze(1)).sum(-1).masked_fill(duplicate_mask(ids), -1e4)
-            xk, chosen = self.encoder(self.features(sub)), ids
+            xk, chosen = self.encode(sub), ids
         if cfg.use_bank_labels:
             yk = (bank["y"][chosen].float() - self.label_mean) / self.label_std
             xk = torch.cat([xk, yk.unsqueeze(-1).to(xk.dtype)], dim=-1)
