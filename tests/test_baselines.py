@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from smpp_utils.baselines import KIND, NEURAL, REGISTRY, NotRun, common, skapp
-from smpp_utils.baselines.common import CosineRetriever, default_cfg, make_synthetic
+from smpp_utils.baselines import KIND, NEURAL, REGISTRY, NotRun, skapp
+from smpp_utils.baselines.features import standardised
+from smpp_utils.baselines.fit import default_cfg
+from smpp_utils.baselines.retriever import CosineRetriever
+from smpp_utils.data.synthetic import make_synthetic
 
 TABLE2 = ["SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
           "NIPA", "MMRA", "SKAPP"]
@@ -86,7 +89,7 @@ def test_cosine_retriever_excludes_the_query_itself():
 
 def test_retrieval_baselines_never_retrieve_the_train_query(tiny):
     data, _ = tiny
-    d = common.standardised(data)
+    d = standardised(data)
     from smpp_utils.baselines import mmra, nipa
     for prep in (nipa.prepare, mmra.prepare, skapp.prepare):
         out = prep(d, data)

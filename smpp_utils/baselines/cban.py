@@ -20,7 +20,9 @@ import math
 import torch
 from torch import nn
 
-from .common import Context, Regressor, mlp, n_cats_of, run_neural
+from .fit import run_neural
+from .inputs import n_cats_of
+from .layers import Context, Regressor, mlp
 
 N_CHUNKS, D = 4, 64
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import SPLITS, NotRun, Timer, _np, check_inputs, pca_blocks, tag_counts
+from .features import pca_blocks, tag_counts
+from .inputs import SPLITS, NotRun, _np, check_inputs
+from .timing import Timer
 
 N_PCA = 16
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import Context, Regressor, mlp, n_cats_of, run_neural
+from .fit import run_neural
+from .inputs import n_cats_of
+from .layers import Context, Regressor, mlp
 from .hmmved import GaussEncoder, kl_std_normal
 
 W_REC, BETA = 0.1, 1e-3

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import SPLITS, NotRun, Timer, _np, check_inputs, pca_blocks, tag_counts
+from .features import pca_blocks, tag_counts
+from .inputs import SPLITS, NotRun, _np, check_inputs
+from .timing import Timer
 
 N_PCA = 32
 THREADS = 1      # one thread: identical trees on any machine, and no OpenMP stalls on a busy host

@@ -23,21 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import (
-    SPLITS,
-    Bank,
-    Context,
-    CosineRetriever,
-    NotRun,
-    Regressor,
-    _l2norm,
-    _np,
-    bank_codes,
-    mlp,
-    n_cats_of,
-    run_neural,
-    with_neighbours,
-)
+from .fit import run_neural
+from .inputs import SPLITS, NotRun, _np, n_cats_of
+from .layers import Bank, Context, Regressor, mlp
+from .retriever import CosineRetriever, _l2norm, bank_codes, with_neighbours
 
 K, S, D, N_CODE = 10, 50, 64, 64
 W_USER, W_CAT, W_META = 0.5, 0.2, 0.2

@@ -1,0 +1,67 @@
+"""Training of the neural baselines: the one shared trainer (``smpp_utils.core.trainer``) with
+seeded settings from the ``jrpp`` section of params.yaml (``train_config``, ``fit_predict``),
+``default_cfg`` for tests and the timing script, and ``run_neural``, the shared ``run`` of
+every neural baseline."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..core.trainer import TrainConfig, Trainer, predict
+from .features import standardised
+from .inputs import NotRun, cfg_get, check_inputs, label_stats
+from .layers import Regressor
+from .timing import Timer
+
+
+def train_config(cfg, seed: int) -> TrainConfig:
+    return TrainConfig(epochs=int(cfg_get(cfg, "epochs", 30)), lr=float(cfg_get(cfg, "lr", 1e-4)),
+                       batch_size=int(cfg_get(cfg, "batch_size", 512)),
+                       patience=int(cfg_get(cfg, "patience", 10)), seed=int(seed),
+                       max_minutes=cfg_get(cfg, "max_minutes", None),
+                       device=cfg_get(cfg, "device", None))
+
+
+def fit_predict(model: Regressor, data: dict, cfg, seed: int) -> dict:
+    """Train with the shared trainer (early stopping on val MSE) and predict val/test."""
+    tc = train_config(cfg, seed)
+    tr = Trainer(model, tc, ckpt_dir=None, progress=False)
+    tr.fit(data["train"], data["val"], resume=False)
+    return {s: predict(tr.model, data[s], tc.eval_batch_size, tr.device).astype(np.float64)
+            for s in ("val", "test")}
+
+
+def seeded(seed: int) -> None:
+    """Seed the RNGs before a model is built (weight init is then reproducible)."""
+    from ..core.device import seed_everything
+
+    seed_everything(int(seed))
+
+
+def default_cfg(**kw) -> SimpleNamespace:
+    base = {"seed": 0, "lr": 1e-3, "batch_size": 128, "epochs": 20, "patience": 5, **kw}
+    return SimpleNamespace(**base)
+
+
+def run_neural(data: dict, info: dict, seed: int, cfg, build, prepare=None,
+               need=("img", "txt", "meta", "y", "cat")) -> dict:
+    """Shared ``run`` of the neural baselines: standardise the embeddings (train statistics),
+    optionally ``prepare(std_data, raw_data) -> data`` (e.g. fixed retrieval on the raw
+    frozen embeddings, neighbour ids added to the standardised splits), seed, ``build(data, info,
+    y_mean, y_std) -> Regressor``, train with the shared trainer, predict val/test."""
+    check_inputs(data, need)
+    for k in ("img", "txt"):
+        if k in need and data["train"][k].shape[1] == 0:
+            raise NotRun(f"needs {k} features; the {k} embedding has dimension 0")
+    with Timer() as t:
+        d = standardised(data)
+        if prepare is not None:
+            d = prepare(d, data)
+        seeded(seed)
+        y_mean, y_std = label_stats(d, info)
+        model = build(d, info, y_mean, y_std)
+        out = fit_predict(model, d, cfg, seed)
+    out["seconds"] = t.seconds
+    return out
