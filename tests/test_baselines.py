@@ -126,3 +126,17 @@ def test_missing_split_is_named(tiny, cfg):
     data, info = tiny
     with pytest.raises(KeyError, match="test"):
         REGISTRY["SVR"]({"train": data["train"], "val": data["val"]}, info, 0, cfg)
+
+
+def test_synthetic_inputs_have_the_build_inputs_shape(tiny):
+    data, info = tiny
+    u_train = data["train"]["user"].numpy()
+    assert set(np.unique(u_train)) == set(range(1, info["n_users"]))   # train users are 1..U
+    for s in ("val", "test"):
+        u = data[s]["user"].numpy()
+        assert set(u[u > 0]) <= set(u_train)                           # unseen users map to 0
+        assert len(info["pids"][s]) == len(data[s]["y"])
+    assert not set(info["pids"]["train"]) & set(info["pids"]["test"])
+    assert {"fingerprint", "pids", "scheme", "dims", "n_users", "n_tags", "n_cats",
+            "label_mean"} <= set(info)
+    assert info["dims"] == {k: data["train"][k].shape[1] for k in ("img", "txt", "meta")}
