@@ -1,7 +1,7 @@
 """Training of the neural baselines: the one shared trainer (``smpp_utils.core.trainer``) with
-seeded settings from the ``jrpp`` section of params.yaml (``train_config``, ``fit_predict``),
-``default_cfg`` for tests and the timing script, and ``run_neural``, the shared ``run`` of
-every neural baseline."""
+the settings of the ``jrpp`` section of params.yaml (``TrainConfig.from_knobs``, as JRPP),
+``fit_predict``, ``default_cfg`` for tests and the timing script, and ``run_neural``, the
+shared ``run`` of every neural baseline."""
 
 from __future__ import annotations
 
@@ -11,22 +11,14 @@ import numpy as np
 
 from ..core.trainer import TrainConfig, Trainer, predict
 from .features import standardised
-from .inputs import NotRun, cfg_get, check_inputs, label_stats
+from .inputs import NotRun, check_inputs, label_stats
 from .layers import Regressor
 from .timing import Timer
 
 
-def train_config(cfg, seed: int) -> TrainConfig:
-    return TrainConfig(epochs=int(cfg_get(cfg, "epochs", 30)), lr=float(cfg_get(cfg, "lr", 1e-4)),
-                       batch_size=int(cfg_get(cfg, "batch_size", 512)),
-                       patience=int(cfg_get(cfg, "patience", 10)), seed=int(seed),
-                       max_minutes=cfg_get(cfg, "max_minutes", None),
-                       device=cfg_get(cfg, "device", None))
-
-
 def fit_predict(model: Regressor, data: dict, cfg, seed: int) -> dict:
     """Train with the shared trainer (early stopping on val MSE) and predict val/test."""
-    tc = train_config(cfg, seed)
+    tc = TrainConfig.from_knobs(cfg, seed)
     tr = Trainer(model, tc, ckpt_dir=None, progress=False)
     tr.fit(data["train"], data["val"], resume=False)
     return {s: predict(tr.model, data[s], tc.eval_batch_size, tr.device).astype(np.float64)

@@ -33,10 +33,6 @@ def check_inputs(data: dict, need=("img", "txt", "meta", "y")) -> None:
         raise NotRun("fewer than 2 train posts")
 
 
-def cfg_get(cfg, name, default):
-    return getattr(cfg, name, default) if cfg is not None else default
-
-
 def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy() if torch.is_tensor(t) else np.asarray(t)
 
