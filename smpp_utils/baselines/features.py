@@ -4,7 +4,6 @@ train-fitted standardisation and PCA, tag counts. Every statistic is fitted on t
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .inputs import SPLITS, _np
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.trainer import TrainConfig, Trainer, predict
 from .features import standardised
-from .inputs import NotRun, check_inputs, label_stats
+from .inputs import NotRun, check_inputs, label_stats, n_cats_of
 from .layers import Regressor
 from .timing import Timer
 
@@ -57,3 +57,13 @@ def run_neural(data: dict, info: dict, seed: int, cfg, build, prepare=None,
         out = fit_predict(model, d, cfg, seed)
     out["seconds"] = t.seconds
     return out
+
+
+def multimodal_build(cls):
+    """``build`` for :func:`run_neural` of a model ``cls(d_img, d_txt, d_meta, n_cats,
+    y_mean, y_std)`` (the shapes read from the train split)."""
+    def build(d, info, y_mean, y_std):
+        tr = d["train"]
+        return cls(tr["img"].shape[1], tr["txt"].shape[1], tr["meta"].shape[1], n_cats_of(d, info),
+                   y_mean, y_std)
+    return build

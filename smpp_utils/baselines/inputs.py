@@ -46,3 +46,13 @@ def label_stats(data: dict, info: dict | None = None) -> tuple[float, float]:
 def n_cats_of(data: dict, info: dict | None) -> int:
     n = int(info.get("n_cats", 0)) if info else 0
     return max(n, 1 + max(int(data[s]["cat"].max()) for s in SPLITS if len(data[s]["cat"])))
+
+
+def require(module: str):
+    """Import the optional library ``module`` or raise ``NotRun`` saying it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise NotRun(f"{module} is not installed ({e})") from e

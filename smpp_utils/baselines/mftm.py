@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import pca_blocks, tag_counts
-from .inputs import SPLITS, NotRun, _np, check_inputs
+from .inputs import SPLITS, _np, check_inputs, require
 from .timing import Timer
 
 N_PCA = 32
@@ -58,10 +58,7 @@ def features(data: dict, seed: int) -> dict[str, np.ndarray]:
 
 
 def run(data, info, seed, cfg, max_trees: int = 800):
-    try:
-        import lightgbm as lgb
-    except ImportError as e:                                  # pragma: no cover
-        raise NotRun(f"lightgbm is not installed ({e})") from e
+    lgb = require("lightgbm")
     check_inputs(data, ("img", "txt", "meta", "y", "cat", "user"))
     with Timer() as t:
         x = features(data, seed)

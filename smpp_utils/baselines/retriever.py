@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from .inputs import SPLITS, NotRun, _np
-
-
-def _l2norm(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
+from .layers import Bank, Context, Regressor, mlp
 
 
 class CosineRetriever:
@@ -64,3 +60,24 @@ def with_neighbours(data: dict, ids: dict, sims: dict, name: str = "nbr") -> dic
         out[s][name] = torch.from_numpy(ids[s])
         out[s][name + "_sim"] = torch.from_numpy(sims[s])
     return out
+
+
+class RetrievalRegressor(Regressor):
+    """Base of the retrieval baselines that attend over neighbour content (MMRA, SKAPP): the
+    train ``bank`` (``n_code`` PCA codes of img+txt and the standardised labels), the post
+    context, the query tower over [img, txt, context] and the neighbour-code projection, all
+    of width ``d``. ``query_of(batch)`` -> [B, d]; ``neighbour_codes(nbr)`` -> [B, k, d]."""
+
+    def __init__(self, train, d_meta, n_cats, y_mean, y_std, d: int, n_code: int):
+        super().__init__(y_mean, y_std)
+        self.bank = Bank(bank_codes({"train": train}, ("img", "txt"), n_code), train["y"], y_mean, y_std)
+        d_in = train["img"].shape[1] + train["txt"].shape[1]
+        self.ctx = Context(d_meta, n_cats, d)
+        self.query = mlp(d_in + d, 128, d, 0.1)
+        self.feat = nn.Linear(self.bank.code.shape[1], d)
+
+    def query_of(self, b):
+        return self.query(torch.cat([b["img"], b["txt"], torch.relu(self.ctx(b))], -1))
+
+    def neighbour_codes(self, nbr):
+        return self.feat(self.bank.code[nbr])
