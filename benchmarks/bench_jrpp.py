@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from smpp_utils.core.io import write_json
+from smpp_utils.data.synthetic import make_synthetic
 from smpp_utils.jrpp import JRPP, JRPPConfig
 from smpp_utils.jrpp.retrieval import build_index, shortlist
-from smpp_utils.jrpp.synthetic import make_synthetic
 from smpp_utils.core.paths import metrics_dir
 from smpp_utils.core.trainer import iterate
 

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from smpp_utils.baselines import KIND, NEURAL, REGISTRY, NotRun, common, skapp
-from smpp_utils.baselines.common import CosineRetriever, default_cfg, make_synthetic
+from smpp_utils.baselines import KIND, NEURAL, REGISTRY, NotRun, skapp
+from smpp_utils.baselines.features import standardised
+from smpp_utils.baselines.fit import default_cfg
+from smpp_utils.baselines.retriever import CosineRetriever
+from smpp_utils.data.synthetic import make_synthetic
 
 TABLE2 = ["SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
           "NIPA", "MMRA", "SKAPP"]
@@ -86,7 +89,7 @@ def test_cosine_retriever_excludes_the_query_itself():
 
 def test_retrieval_baselines_never_retrieve_the_train_query(tiny):
     data, _ = tiny
-    d = common.standardised(data)
+    d = standardised(data)
     from smpp_utils.baselines import mmra, nipa
     for prep in (nipa.prepare, mmra.prepare, skapp.prepare):
         out = prep(d, data)
@@ -123,3 +126,17 @@ def test_missing_split_is_named(tiny, cfg):
     data, info = tiny
     with pytest.raises(KeyError, match="test"):
         REGISTRY["SVR"]({"train": data["train"], "val": data["val"]}, info, 0, cfg)
+
+
+def test_synthetic_inputs_have_the_build_inputs_shape(tiny):
+    data, info = tiny
+    u_train = data["train"]["user"].numpy()
+    assert set(np.unique(u_train)) == set(range(1, info["n_users"]))   # train users are 1..U
+    for s in ("val", "test"):
+        u = data[s]["user"].numpy()
+        assert set(u[u > 0]) <= set(u_train)                           # unseen users map to 0
+        assert len(info["pids"][s]) == len(data[s]["y"])
+    assert not set(info["pids"]["train"]) & set(info["pids"]["test"])
+    assert {"fingerprint", "pids", "scheme", "dims", "n_users", "n_tags", "n_cats",
+            "label_mean"} <= set(info)
+    assert info["dims"] == {k: data["train"][k].shape[1] for k in ("img", "txt", "meta")}

@@ -14,8 +14,8 @@ from smpp_utils.jrpp.filter import gumbel_topk
 from smpp_utils.jrpp.ib import InformationBottleneck, kl_std_normal
 from smpp_utils.jrpp.mol import MixtureOfLogits
 from smpp_utils.jrpp.retrieval import build_index, shortlist
-from smpp_utils.jrpp.synthetic import make_synthetic
 from smpp_utils.jrpp.tta import combine, tta_weights
+from smpp_utils.data.synthetic import make_synthetic
 from smpp_utils.core.trainer import TrainConfig, Trainer, predict
 
 torch.set_num_threads(1)

@@ -108,6 +108,10 @@ def test_prototypes_unit_norm_fixed_order_and_roundtrip(tmp_path):
 def test_tsne_figure_has_one_point_per_class():
     rng = np.random.default_rng(0)
     vis = rng.normal(size=(12, 16))
-    fig = P.plot_prototype_tsne(vis, [f"c{i}" for i in range(12)], ["A"] * 6 + ["B"] * 6)
+    df = P.prototype_tsne(vis, [f"c{i}" for i in range(12)], ["A"] * 6 + ["B"] * 6)
+    assert list(df.columns) == ["x", "y", "category", "subcategory"] and len(df) == 12
+    assert df[["x", "y"]].notna().all().all() and df["subcategory"].is_unique
+    fig = P.plot_prototype_tsne(df)
     offsets = fig.axes[0].collections[0].get_offsets()
     assert len(offsets) == 12
+    np.testing.assert_allclose(np.sort(np.asarray(offsets)[:, 0]), np.sort(df["x"]))

@@ -206,3 +206,17 @@ def test_two_processes_with_different_thread_counts_give_identical_bytes(tmp_pat
     assert (a / "pred.bin").read_bytes() == (b / "pred.bin").read_bytes()
     for name in ("last.pt", "best.pt"):
         assert (a / "ckpt" / name).read_bytes() == (b / "ckpt" / name).read_bytes()
+
+
+def test_train_config_from_knobs():
+    from types import SimpleNamespace
+
+    sec = SimpleNamespace(epochs="7", lr="0.003", batch_size=64.0, patience=2, n_seeds=3,
+                          grad_clip=99.0, max_minutes=None)
+    cfg = trainer.TrainConfig.from_knobs(sec, 11, eval_batch_size=256, patience=9)
+    assert (cfg.epochs, cfg.lr, cfg.batch_size, cfg.patience, cfg.seed) == (7, 0.003, 64, 2, 11)
+    assert isinstance(cfg.epochs, int) and isinstance(cfg.lr, float)
+    assert cfg.eval_batch_size == 256                  # a default where the section has none
+    assert cfg.grad_clip == trainer.TrainConfig().grad_clip   # not a knob: never read from cfg
+    assert cfg.max_minutes is None
+    assert trainer.TrainConfig.from_knobs(None, 0) == trainer.TrainConfig(seed=0)

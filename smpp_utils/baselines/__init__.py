@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import blip, cban, clstm, dlba, hmmved, hyfea, massl, mftm, mmra, nipa, skapp, svr
-from .common import NotRun
+from .inputs import NotRun
 
 REGISTRY: dict[str, Callable] = {
     "SVR": svr.run, "HyFea": hyfea.run, "MFTM": mftm.run,

@@ -15,8 +15,9 @@ import time
 
 import numpy as np
 
+from ..data.synthetic import make_synthetic
 from . import REGISTRY, NotRun
-from .common import default_cfg, make_synthetic
+from .fit import default_cfg
 
 
 def main(argv=None):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from .common import Regressor, mlp, run_neural
+from .fit import run_neural
+from .layers import Regressor, mlp
 
 
 class BLIPHead(Regressor):

@@ -17,7 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import Context, NotRun, Regressor, mlp, n_cats_of, run_neural
+from .fit import run_neural
+from .inputs import NotRun, n_cats_of
+from .layers import Context, Regressor, mlp
 
 
 class CLSTM(Regressor):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .common import Regressor, mlp, run_neural
+from .fit import run_neural
+from .layers import Regressor, mlp
 
 
 class DLBA(Regressor):
@@ -26,7 +27,7 @@ class DLBA(Regressor):
 
 
 def run(data, info, seed, cfg):
-    from .common import NotRun
+    from .inputs import NotRun
     if data["train"]["img"].shape[1] == 0:
         raise NotRun("DLBA needs image features; the image embedding has dimension 0")
     return run_neural(data, info, seed, cfg,

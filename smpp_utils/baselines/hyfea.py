@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import SPLITS, NotRun, Timer, _np, check_inputs, pca_blocks, tag_counts
+from .features import pca_blocks, tag_counts
+from .inputs import SPLITS, _np, check_inputs, require
+from .timing import Timer
 
 N_PCA = 16
 
@@ -30,10 +32,8 @@ def features(data: dict, seed: int):
 
 
 def run(data, info, seed, cfg, iterations: int = 600):
-    try:
-        from catboost import CatBoostRegressor, Pool
-    except ImportError as e:                                  # pragma: no cover
-        raise NotRun(f"catboost is not installed ({e})") from e
+    catboost = require("catboost")
+    CatBoostRegressor, Pool = catboost.CatBoostRegressor, catboost.Pool
     check_inputs(data, ("img", "txt", "meta", "y", "cat", "user"))
     with Timer() as t:
         num, cats = features(data, seed)

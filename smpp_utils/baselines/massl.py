@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import Context, Regressor, mlp, n_cats_of, run_neural
+from .fit import multimodal_build, run_neural
+from .layers import Context, Regressor, mlp
 from .hmmved import GaussEncoder, kl_std_normal
 
 W_REC, BETA = 0.1, 1e-3
@@ -45,7 +46,4 @@ class MASSL(Regressor):
 
 
 def run(data, info, seed, cfg):
-    def build(d, i, m, s):
-        tr = d["train"]
-        return MASSL(tr["img"].shape[1], tr["txt"].shape[1], tr["meta"].shape[1], n_cats_of(d, i), m, s)
-    return run_neural(data, info, seed, cfg, build)
+    return run_neural(data, info, seed, cfg, multimodal_build(MASSL))

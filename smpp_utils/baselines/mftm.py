@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import SPLITS, NotRun, Timer, _np, check_inputs, pca_blocks, tag_counts
+from .features import pca_blocks, tag_counts
+from .inputs import SPLITS, _np, check_inputs, require
+from .timing import Timer
 
 N_PCA = 32
 THREADS = 1      # one thread: identical trees on any machine, and no OpenMP stalls on a busy host
@@ -56,10 +58,7 @@ def features(data: dict, seed: int) -> dict[str, np.ndarray]:
 
 
 def run(data, info, seed, cfg, max_trees: int = 800):
-    try:
-        import lightgbm as lgb
-    except ImportError as e:                                  # pragma: no cover
-        raise NotRun(f"lightgbm is not installed ({e})") from e
+    lgb = require("lightgbm")
     check_inputs(data, ("img", "txt", "meta", "y", "cat", "user"))
     with Timer() as t:
         x = features(data, seed)

@@ -22,30 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import (
-    SPLITS,
-    Bank,
-    Context,
-    Regressor,
-    bank_codes,
-    mlp,
-    n_cats_of,
-    retrieve_all,
-    run_neural,
-    with_neighbours,
-)
+from .fit import run_neural
+from .inputs import SPLITS, n_cats_of
+from .layers import mlp
+from .retriever import RetrievalRegressor, retrieve_all, with_neighbours
 
 K, D, N_CODE = 8, 64, 64
 
 
-class MMRA(Regressor):
+class MMRA(RetrievalRegressor):
     def __init__(self, train, d_meta, n_cats, y_mean, y_std):
-        super().__init__(y_mean, y_std)
-        self.bank = Bank(bank_codes({"train": train}, ("img", "txt"), N_CODE), train["y"], y_mean, y_std)
-        d_in = train["img"].shape[1] + train["txt"].shape[1]
-        self.ctx = Context(d_meta, n_cats, D)
-        self.query = mlp(d_in + D, 128, D, 0.1)
-        self.feat = nn.Linear(self.bank.code.shape[1], D)
+        super().__init__(train, d_meta, n_cats, y_mean, y_std, D, N_CODE)
         self.key_src = nn.Embedding(2, D)
         self.key_sim = nn.Linear(1, D)
         self.wk, self.wv = nn.Linear(D, D), nn.Linear(D + 1, D)
@@ -53,8 +40,8 @@ class MMRA(Regressor):
 
     def forward(self, b):
         nbr, k_half = b["nbr"], b["nbr"].shape[1] // 2
-        q = self.query(torch.cat([b["img"], b["txt"], torch.relu(self.ctx(b))], -1))
-        f = self.feat(self.bank.code[nbr])
+        q = self.query_of(b)
+        f = self.neighbour_codes(nbr)
         src = torch.zeros_like(nbr)
         src[:, k_half:] = 1                                   # 0 = image retriever, 1 = text
         keys = self.wk(f + self.key_src(src) + self.key_sim(b["nbr_sim"].unsqueeze(-1)))

@@ -19,18 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import (
-    SPLITS,
-    Bank,
-    Context,
-    Regressor,
-    bank_codes,
-    mlp,
-    n_cats_of,
-    retrieve_all,
-    run_neural,
-    with_neighbours,
-)
+from .fit import run_neural
+from .inputs import SPLITS, n_cats_of
+from .layers import Bank, Context, Regressor, mlp
+from .retriever import bank_codes, retrieve_all, with_neighbours
 
 K, D, N_CODE = 10, 32, 64
 

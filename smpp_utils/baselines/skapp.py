@@ -23,21 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import (
-    SPLITS,
-    Bank,
-    Context,
-    CosineRetriever,
-    NotRun,
-    Regressor,
-    _l2norm,
-    _np,
-    bank_codes,
-    mlp,
-    n_cats_of,
-    run_neural,
-    with_neighbours,
-)
+from ..core.knn import l2_normalise
+from .fit import run_neural
+from .inputs import SPLITS, NotRun, _np, n_cats_of
+from .layers import mlp
+from .retriever import CosineRetriever, RetrievalRegressor, with_neighbours
 
 K, S, D, N_CODE = 10, 50, 64, 64
 W_USER, W_CAT, W_META = 0.5, 0.2, 0.2
@@ -46,7 +36,7 @@ N_RFEAT = 5            # retrieval features per neighbour: sem, meta cos, same u
 
 
 def _semantic(split: dict) -> np.ndarray:
-    return _l2norm(np.concatenate([_l2norm(_np(split["img"])), _l2norm(_np(split["txt"]))], 1))
+    return l2_normalise(np.concatenate([l2_normalise(_np(split["img"])), l2_normalise(_np(split["txt"]))], 1))
 
 
 def _same_user_candidates(sem_q, user_q, sem_b, user_b, s, exclude_self):
@@ -78,7 +68,7 @@ def meta_retrieve(raw: dict, k: int = K, s: int = S) -> tuple[dict, dict]:
     """Neighbour ids [n, k] and retrieval features [n, k, N_RFEAT] for every split."""
     tr = raw["train"]
     sem_b, user_b, cat_b = _semantic(tr), _np(tr["user"]).astype(np.int64), _np(tr["cat"]).astype(np.int64)
-    meta_b = _l2norm(_np(tr["meta"])) if tr["meta"].shape[1] else np.zeros((len(sem_b), 0), np.float32)
+    meta_b = l2_normalise(_np(tr["meta"])) if tr["meta"].shape[1] else np.zeros((len(sem_b), 0), np.float32)
     retr = CosineRetriever(sem_b)
     n_b = len(sem_b)
     if n_b <= k:
@@ -87,7 +77,7 @@ def meta_retrieve(raw: dict, k: int = K, s: int = S) -> tuple[dict, dict]:
     for split in SPLITS:
         q = raw[split]
         sem_q, user_q, cat_q = _semantic(q), _np(q["user"]).astype(np.int64), _np(q["cat"]).astype(np.int64)
-        meta_q = _l2norm(_np(q["meta"])) if q["meta"].shape[1] else np.zeros((len(sem_q), 0), np.float32)
+        meta_q = l2_normalise(_np(q["meta"])) if q["meta"].shape[1] else np.zeros((len(sem_q), 0), np.float32)
         is_train = split == "train"
         self_ids = np.arange(len(sem_q)) if is_train else None
         ids_s, sims_s = retr.search(sem_q, min(s, n_b - 1), self_ids)
@@ -119,22 +109,17 @@ def meta_retrieve(raw: dict, k: int = K, s: int = S) -> tuple[dict, dict]:
     return ids_out, feat_out
 
 
-class SKAPP(Regressor):
+class SKAPP(RetrievalRegressor):
     def __init__(self, train, d_meta, n_cats, y_mean, y_std):
-        super().__init__(y_mean, y_std)
-        self.bank = Bank(bank_codes({"train": train}, ("img", "txt"), N_CODE), train["y"], y_mean, y_std)
-        d_in = train["img"].shape[1] + train["txt"].shape[1]
-        self.ctx = Context(d_meta, n_cats, D)
-        self.query = mlp(d_in + D, 128, D, 0.1)
-        self.feat = nn.Linear(self.bank.code.shape[1], D)
+        super().__init__(train, d_meta, n_cats, y_mean, y_std, D, N_CODE)
         self.gate = mlp(3 * D + N_RFEAT + 1, 64, 1, 0.0)
         self.value = nn.Linear(D + 1 + N_RFEAT, D)
         self.head = mlp(2 * D + 1, 128, 1, 0.1)
 
     def forward(self, b):
         nbr, rf = b["nbr"], b["nbr_sim"]
-        q = self.query(torch.cat([b["img"], b["txt"], torch.relu(self.ctx(b))], -1))
-        n = self.feat(self.bank.code[nbr])
+        q = self.query_of(b)
+        n = self.neighbour_codes(nbr)
         y_n = self.bank.y[nbr].unsqueeze(-1)
         qe = q.unsqueeze(1).expand_as(n)
         g = torch.sigmoid(self.gate(torch.cat([qe, n, qe * n, rf, y_n], -1))).squeeze(-1)   # selection

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import SPLITS, Timer, _np, check_inputs, pca_blocks
+from .features import pca_blocks
+from .inputs import SPLITS, _np, check_inputs
+from .timing import Timer
 
 MAX_TRAIN = 5000
 N_PCA = 32

@@ -248,15 +248,17 @@ def _value_errors(f: dataclasses.Field, v) -> list[str]:
     return [b] if b else []
 
 
+def _unknown(where: str, key, known: list[str], what: str) -> str:
+    """``where.key: unknown <what>`` with the closest known name (or the known names)."""
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    return f"{where}.{key}: unknown {what}{hint}"
+
+
 def _keys(cls, got: dict, where: str) -> list[str]:
     """Unknown (with the close match) and missing keys of a mapping checked against ``cls``."""
     names = [f.name for f in dataclasses.fields(cls)]
-    out = []
-    for k in got:
-        if k not in names:
-            close = difflib.get_close_matches(str(k), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names)}"
-            out.append(f"{where}.{k}: unknown knob{hint}")
+    out = [_unknown(where, k, names, "knob") for k in got if k not in names]
     out += [f"{where}.{k}: missing (expected {_name(f.type)})"
             for f in dataclasses.fields(cls) if (k := f.name) not in got and not isinstance(got.get(k), dict)]
     return out
@@ -343,14 +345,10 @@ def _section_problems(name: str, sec, where: str) -> list[str]:
 def _block_problems(block, where: str, with_profile_fields: bool) -> list[str]:
     if not isinstance(block, dict):
         return [f"{where}: expected a mapping, got {block!r}"]
-    probs = []
+    probs: list[str] = []
     head = [f.name for f in dataclasses.fields(ProfileKnobs)] if with_profile_fields else []
     known = [*head, *SECTIONS]
-    for k in block:
-        if k not in known:
-            close = difflib.get_close_matches(str(k), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
-            probs.append(f"{where}.{k}: unknown section{hint}")
+    probs += [_unknown(where, k, known, "section") for k in block if k not in known]
     for k in known:
         if k not in block:
             probs.append(f"{where}.{k}: missing")

@@ -62,6 +62,26 @@ class TrainConfig:
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
 
+    # the knobs a params.yaml section (e.g. ``jrpp``) may set; the rest are code choices
+    KNOBS = ("epochs", "lr", "batch_size", "patience", "eval_batch_size", "max_minutes", "device")
+
+    @classmethod
+    def from_knobs(cls, cfg, seed: int, **defaults) -> "TrainConfig":
+        """The training settings of a params.yaml section ``cfg`` (attribute access; None for
+        none): each of :attr:`KNOBS` the section has, else ``defaults[name]``, else the field's
+        default; ``seed`` is the run's seed. Used by JRPP and the neural baselines alike."""
+        kw = dict(defaults, seed=int(seed))
+        for name in cls.KNOBS:
+            if cfg is not None and getattr(cfg, name, None) is not None:
+                kw[name] = getattr(cfg, name)
+        for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
+            if name in kw:
+                kw[name] = int(kw[name])
+        for name in ("lr", "max_minutes"):
+            if kw.get(name) is not None:
+                kw[name] = float(kw[name])
+        return cls(**kw)
+
 
 @dataclass
 class History:

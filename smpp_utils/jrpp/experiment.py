@@ -38,8 +38,7 @@ def with_bank_pos(data: dict) -> dict:
 
 
 def train_config(cfg, seed: int) -> TrainConfig:
-    return TrainConfig(epochs=int(cfg.epochs), lr=float(cfg.lr), batch_size=int(cfg.batch_size),
-                       patience=int(cfg.patience), seed=int(seed), eval_batch_size=512)
+    return TrainConfig.from_knobs(cfg, seed)
 
 
 def train_jrpp(data: dict, info: dict, cfg, seed: int, ckpt_dir=None, progress: bool = False, **overrides):

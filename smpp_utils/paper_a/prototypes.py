@@ -280,23 +280,32 @@ def nearest_prototype_accuracy(emb: np.ndarray, labels, protos: Prototypes) -> d
 
 
 # ----------------------------------------------------------------------------- figure
-def plot_prototype_tsne(visual: np.ndarray, class_names, categories, seed: int = 0,
-                        annotate: bool = True):
-    """2-D t-SNE (cosine) of the visual prototypes, coloured by category; returns the figure.
-    Perplexity ~ n/3 capped at 30 (25 for 77 classes), always below n."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+def _tsne_perplexity(n: int) -> float:
+    """Perplexity ~ n/3 capped at 30 (25 for 77 classes), always below n."""
+    return float(max(1.0, min(30.0, (n - 1) / 3)))
+
+
+def prototype_tsne(visual: np.ndarray, class_names, categories, seed: int = 0) -> pd.DataFrame:
+    """2-D t-SNE (cosine) of the visual prototypes: one row per subcategory with ``x``, ``y``,
+    ``category``, ``subcategory`` (the numbers behind :func:`plot_prototype_tsne`)."""
     from sklearn.manifold import TSNE
 
     visual = np.asarray(visual, dtype=np.float64)
     n = len(visual)
     if n < 3:
-        raise ValueError(f"plot_prototype_tsne: need at least 3 prototypes, got {n}")
-    perplexity = float(max(1.0, min(30.0, (n - 1) / 3)))
-    xy = TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
+        raise ValueError(f"prototype_tsne: need at least 3 prototypes, got {n}")
+    xy = TSNE(n_components=2, perplexity=_tsne_perplexity(n), metric="cosine", init="pca",
               random_state=seed).fit_transform(visual)
-    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "category": list(categories),
-                       "subcategory": list(class_names)})
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "category": list(categories),
+                         "subcategory": list(class_names)})
+
+
+def plot_prototype_tsne(df: pd.DataFrame, annotate: bool = True):
+    """Scatter of :func:`prototype_tsne`'s frame, coloured by category; returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    n = len(df)
     fig, ax = plt.subplots(figsize=(9, 7))
     n_cat = df["category"].nunique()
     sns.scatterplot(data=df, x="x", y="y", hue="category", style="category", s=60, ax=ax,
@@ -307,6 +316,6 @@ def plot_prototype_tsne(visual: np.ndarray, class_names, categories, seed: int =
             ax.annotate(r.subcategory, (r.x, r.y), fontsize=5, alpha=0.8,
                         xytext=(2, 2), textcoords="offset points")
     ax.set(xlabel="t-SNE 1", ylabel="t-SNE 2",
-           title=f"Visual prototypes of {n} subcategories (t-SNE, perplexity {perplexity:.0f})")
+           title=f"Visual prototypes of {n} subcategories (t-SNE, perplexity {_tsne_perplexity(n):.0f})")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, title="category")
     return fig
