@@ -210,7 +210,7 @@ def test_direct_regression_results_one_row_per_variant(tmp_path, monkeypatch):
     assert set(res) == {"direct", "direct_meta"}
     assert res["direct"]["metrics"]["src"] == pytest.approx(1.0)
     assert res["direct_meta"]["metrics"]["src"] == pytest.approx(-1.0)
-    assert "content only" in B.VARIANT_LABELS["direct"]
+    assert B.VARIANT_LABELS["direct"].startswith("Direct regression (image + text only)")
     assert "metadata" in B.VARIANT_LABELS["direct_meta"]
 
 

@@ -26,9 +26,9 @@ VARIANT_LABELS = {
     "clip_frozen": "metadata + frozen CLIP (image, text) + MiniLM (text)",
     "clipft": "metadata + CLIPFT, loss-selected train rows (Paper A)",
     "clipft_all": "metadata + CLIPFT, all train rows",
-    "direct": "direct regression, content only (CLIP fine-tuned on popularity, no metadata)",
-    "direct_meta": "direct regression, content + metadata (CLIP fine-tuned on popularity "
-                   "with the same metadata as the boosted rows)",
+    "direct": "Direct regression (image + text only): CLIP fine-tuned on popularity, no metadata",
+    "direct_meta": "Direct regression (image + text + metadata): CLIP fine-tuned on popularity "
+                   "with the same metadata as the boosted rows (the fair comparison)",
 }
 
 
