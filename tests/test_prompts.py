@@ -351,3 +351,15 @@ def test_run_direct_variants_and_seeds_fair_metadata(tmp_path):
     with pytest.raises(ValueError, match="unknown variants"):
         direct.run_direct(None, None, None, posts, variants=("direct_x",), seeds=[0], epochs=1,
                           lr=1e-3, weight_decay=0, batch_size=4, device="cpu", oof_folds=3, meta_seed=0)
+
+
+def test_direct_heads_get_their_own_lr():
+    clip, _ = _clip(seed=2)
+    m = direct.DirectRegressor(clip, 0.0, 1.0, meta_dim=3, head_lr=1e-2)
+    backbone, heads = m.param_groups()
+    assert heads["lr"] == 1e-2 and "lr" not in backbone
+    head_ids = {id(p) for p in heads["params"]}
+    assert head_ids == {id(p) for p in list(m.head.parameters()) + list(m.meta_head.parameters())}
+    assert not head_ids & {id(p) for p in backbone["params"]}
+    assert len(backbone["params"]) + len(heads["params"]) == sum(p.requires_grad for p in m.parameters())
+    assert "lr" not in direct.DirectRegressor(clip, 0.0, 1.0).param_groups()[1]

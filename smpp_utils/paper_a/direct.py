@@ -74,8 +74,10 @@ class DirectRegressor(nn.Module):
     ``meta_dim > 0`` adds an MLP on ``batch["meta"]`` whose output is added to the content
     head's (the content path is the same as without metadata)."""
 
-    def __init__(self, clip, y_mean: float, y_std: float, meta_dim: int = 0, meta_hidden: int = 128):
+    def __init__(self, clip, y_mean: float, y_std: float, meta_dim: int = 0, meta_hidden: int = 128,
+                 head_lr: float | None = None):
         super().__init__()
+        self.head_lr = head_lr
         self.clip = clip
         _TextParts(clip).token_embedding.requires_grad_(False)   # as in PromptCLIP
         d = int(clip.visual.output_dim)
@@ -92,6 +94,15 @@ class DirectRegressor(nn.Module):
         if self.meta_head is not None:
             z = z + self.meta_head(batch["meta"].float()).squeeze(-1)
         return z
+
+    def param_groups(self) -> list[dict]:
+        """The backbone at the trainer's lr; the freshly initialised heads at ``head_lr``
+        (None = the same lr), so the metadata MLP is not starved by CLIP's small fine-tuning lr."""
+        heads = [p for m in (self.head, self.meta_head) if m is not None for p in m.parameters()]
+        ids = {id(p) for p in heads}
+        backbone = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
+        head_group = {"params": heads} if self.head_lr is None else {"params": heads, "lr": float(self.head_lr)}
+        return [{"params": backbone}, head_group]
 
     def training_loss(self, batch) -> torch.Tensor:
         return F.mse_loss(self._z(batch), (batch["y"].float() - self.y_mean) / self.y_std)
@@ -118,10 +129,12 @@ def predict_direct(model: DirectRegressor, bank: ImageBank, text_tokens: torch.T
 
 def train_direct(clip, bank: ImageBank, text_tokens: torch.Tensor, y: np.ndarray, train_idx, val_idx,
                  *, epochs: int, lr: float, weight_decay: float, batch_size: int, device, seed: int,
-                 progress: bool = True, max_steps: int | None = None, meta: np.ndarray | None = None):
+                 progress: bool = True, max_steps: int | None = None, meta: np.ndarray | None = None,
+                 head_lr: float | None = None):
     """Fine-tune ``clip`` (a copy is not made: pass a fresh backbone) with the MSE head;
     ``meta`` [n_rows, m] (row-aligned with ``bank``, e.g. :func:`encode_metadata`) adds the
-    metadata MLP. Returns (model with the best-validation-MSE weights, history dict)."""
+    metadata MLP; ``head_lr`` is the heads' learning rate (None = ``lr``). Returns (model with
+    the best-validation-MSE weights, history dict)."""
     y = np.asarray(y, dtype=np.float32)
     tr = np.asarray(train_idx)
     if not np.isfinite(y[tr]).all():
@@ -130,7 +143,7 @@ def train_direct(clip, bank: ImageBank, text_tokens: torch.Tensor, y: np.ndarray
     if meta_t is not None and len(meta_t) != bank.n:
         raise ValueError(f"train_direct: metadata has {len(meta_t)} rows for {bank.n} images")
     model = DirectRegressor(clip, y[tr].mean(), y[tr].std(),
-                            meta_dim=0 if meta_t is None else meta_t.shape[1]).to(device)
+                            meta_dim=0 if meta_t is None else meta_t.shape[1], head_lr=head_lr).to(device)
     rows = {"text": text_tokens, "y": torch.from_numpy(y)}
     if meta_t is not None:
         rows["meta"] = meta_t
@@ -156,7 +169,7 @@ def train_direct(clip, bank: ImageBank, text_tokens: torch.Tensor, y: np.ndarray
 def run_direct(load_clip, bank: ImageBank, text_tokens: torch.Tensor, posts: pd.DataFrame, *,
                variants=VARIANTS, seeds, epochs: int, lr: float, weight_decay: float,
                batch_size: int, device, oof_folds: int, meta_seed: int,
-               progress: bool = True) -> tuple[pd.DataFrame, dict]:
+               head_lr: float | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Every direct-regression variant x seed, trained on the train rows of ``posts`` (row-
     aligned with ``bank``; columns Pid, split, label), best epoch on val, predicted on val
     and test. ``load_clip()`` returns a fresh backbone (each run starts from the same
@@ -177,7 +190,7 @@ def run_direct(load_clip, bank: ImageBank, text_tokens: torch.Tensor, posts: pd.
             model, hist = train_direct(load_clip(), bank, text_tokens, y, idx["train"], idx["val"],
                                        epochs=epochs, lr=lr, weight_decay=weight_decay,
                                        batch_size=batch_size, device=device, seed=int(seed),
-                                       progress=progress,
+                                       progress=progress, head_lr=head_lr,
                                        meta=meta if variant == "direct_meta" else None)
             pred = predict_direct(model, bank, text_tokens, evl, batch_size=2 * batch_size,
                                   device=device,
