@@ -210,7 +210,7 @@ def test_direct_regression_results_one_row_per_variant(tmp_path, monkeypatch):
     assert set(res) == {"direct", "direct_meta"}
     assert res["direct"]["metrics"]["src"] == pytest.approx(1.0)
     assert res["direct_meta"]["metrics"]["src"] == pytest.approx(-1.0)
-    assert "content only" in B.VARIANT_LABELS["direct"]
+    assert B.VARIANT_LABELS["direct"].startswith("Direct regression (image + text only)")
     assert "metadata" in B.VARIANT_LABELS["direct_meta"]
 
 
@@ -260,3 +260,11 @@ def test_default_threads_reads_smpp_threads(monkeypatch):
     assert B.default_threads() == 2
     monkeypatch.setenv("SMPP_THREADS", "3")
     assert B.default_threads() == 3
+
+
+def test_caption_names_direct_seeds_and_why_fewer_than_three():
+    one = B.table_caption("sim", "default", 10, [1, 2, 3], None, 7, 9, direct_seeds=1)
+    three = B.table_caption("sim", "paper", 10, [1, 2, 3], None, 7, 9, direct_seeds=3)
+    assert "Direct-regression rows (stage 03): 1 seed(s) (each seed is a full" in one
+    assert "3 seed(s);" in three and "CPU cost" not in three
+    assert "Direct-regression" not in B.table_caption("sim", "ci", 10, [1], None, 7, 9)

@@ -269,8 +269,97 @@ def test_direct_regression_roundtrip(tmp_path):
     path = tmp_path / "direct_regression.parquet"
     df = direct.write_direct_predictions(path, np.arange(6, 10), ["val", "val", "test", "test"], pred, "fp")
     back, meta = read_parquet(path, expect_fingerprint="fp")
-    assert list(back.columns) == ["Pid", "split", "y_pred", "variant"] and meta["fingerprint"] == "fp"
+    assert list(back.columns) == ["Pid", "split", "y_pred", "variant", "seed"] and meta["fingerprint"] == "fp"
+    assert (back["seed"] == -1).all()
     m = direct.direct_metrics(df, pd.Series(y, index=np.arange(n)))
     assert {"direct_val_mse", "direct_test_src"} <= set(m)
     with pytest.raises(ValueError, match="3 predictions"):
         direct.write_direct_predictions(tmp_path / "x.parquet", np.arange(4), ["val"] * 4, pred[:3], "fp")
+
+
+def test_no_class_indexed_prototype_reaches_the_enhanced_feature(bank):
+    """Issue 9 (label shortcut): the enhanced feature (whose logits also make the probability
+    block and cls_loss) may read the prototype *set* only, never the true class's prototype.
+    Shuffling which prototype sits at which class index, labels unchanged, must leave the
+    training-mode enhanced feature unchanged; a forward pass that picks row ``label`` (or any
+    class-indexed row) of the bank changes under it. (Together with
+    ``test_enhanced_branch_sees_no_label``, which changes the labels instead.)"""
+    import dataclasses
+    perm = np.random.default_rng(0).permutation(K)
+    shuffled = dataclasses.replace(bank, visual=np.asarray(bank.visual)[perm],
+                                   textual=np.asarray(bank.textual)[perm])
+    b = _batch(6, seed=4)
+    feats = []
+    for bk in (bank, shuffled):
+        m = _model(bk, freeze=True, seed=3).train()
+        seen = []
+        m.cross_modal.register_forward_hook(lambda mod, inp, out: seen.append(out.detach()))
+        m.loss_parts(b)                            # the training pass, labels in the batch
+        feats.append(seen[0])
+    torch.testing.assert_close(feats[0], feats[1], rtol=1e-5, atol=1e-6)
+    # the check can fail: a class-indexed read of the bank differs between the two banks
+    assert not np.allclose(np.asarray(bank.visual)[b["label"].numpy()],
+                           np.asarray(shuffled.visual)[b["label"].numpy()])
+
+
+def test_run_direct_variants_and_seeds_fair_metadata(tmp_path):
+    """Issue 9 (confounded direct regression): run_direct trains the content-only row and the
+    content + metadata row for every seed; only direct_meta reads the metadata, which is the
+    boosting stage's (out-of-fold user mean included)."""
+    _, tok = _clip(seed=2)
+    n = 24
+    rng = np.random.default_rng(0)
+    posts = pd.DataFrame({"Pid": np.arange(100, 100 + n), "Uid": rng.integers(0, 4, n).astype(str),
+                          "label": rng.normal(5, 2, n).astype(np.float32),
+                          "split": pd.array(["train"] * 14 + ["val"] * 4 + ["test"] * 4 + [None] * 2,
+                                            dtype="string")})
+    posts.loc[posts["split"].isna(), "label"] = np.nan
+    calls = []
+
+    def fake_meta(p, oof_folds, seed):
+        calls.append((oof_folds, seed))
+        return np.arange(len(p), dtype=np.float32)[:, None] / len(p)
+
+    import smpp_utils.paper_a.direct as D
+    orig, D.bank_metadata = D.bank_metadata, fake_meta
+    try:
+        imgs = torch.randn(n, 3, IMG, IMG, generator=torch.Generator().manual_seed(1))
+        frame, hists = direct.run_direct(lambda: _clip(seed=2)[0], prompts.ImageBank.from_tensor(imgs),
+                                         tok([f"t{i}" for i in range(n)]), posts, seeds=[5, 6],
+                                         epochs=1, lr=1e-3, weight_decay=0.0, batch_size=7,
+                                         device=torch.device("cpu"), oof_folds=3, meta_seed=9,
+                                         progress=False)
+    finally:
+        D.bank_metadata = orig
+    assert calls == [(3, 9)]
+    assert sorted(hists) == ["direct/5", "direct/6", "direct_meta/5", "direct_meta/6"]
+    assert len(frame) == 4 * 8 and set(frame["split"]) == {"val", "test"}
+    by = {k: g.set_index("Pid")["y_pred"] for k, g in frame.groupby(["variant", "seed"])}
+    assert not np.allclose(by[("direct", 5)], by[("direct", 6)])          # seeds matter
+    assert not np.allclose(by[("direct", 5)], by[("direct_meta", 5)])     # metadata enters
+    path = tmp_path / "d.parquet"
+    df = direct.write_direct_predictions(path, frame["Pid"], frame["split"], frame["y_pred"], "fp",
+                                         variants=frame["variant"], seeds=frame["seed"])
+    m = direct.direct_metrics(df, posts.set_index("Pid")["label"])
+    assert {"direct_test_src", "direct_meta_test_mse"} <= set(m)
+    with pytest.raises(ValueError, match="twice"):
+        direct.write_direct_predictions(path, np.r_[frame["Pid"], frame["Pid"][:1]],
+                                        np.r_[frame["split"], frame["split"][:1]],
+                                        np.r_[frame["y_pred"], frame["y_pred"][:1]], "fp",
+                                        variants=np.r_[frame["variant"], frame["variant"][:1]],
+                                        seeds=np.r_[frame["seed"], frame["seed"][:1]])
+    with pytest.raises(ValueError, match="unknown variants"):
+        direct.run_direct(None, None, None, posts, variants=("direct_x",), seeds=[0], epochs=1,
+                          lr=1e-3, weight_decay=0, batch_size=4, device="cpu", oof_folds=3, meta_seed=0)
+
+
+def test_direct_heads_get_their_own_lr():
+    clip, _ = _clip(seed=2)
+    m = direct.DirectRegressor(clip, 0.0, 1.0, meta_dim=3, head_lr=1e-2)
+    backbone, heads = m.param_groups()
+    assert heads["lr"] == 1e-2 and "lr" not in backbone
+    head_ids = {id(p) for p in heads["params"]}
+    assert head_ids == {id(p) for p in list(m.head.parameters()) + list(m.meta_head.parameters())}
+    assert not head_ids & {id(p) for p in backbone["params"]}
+    assert len(backbone["params"]) + len(heads["params"]) == sum(p.requires_grad for p in m.parameters())
+    assert "lr" not in direct.DirectRegressor(clip, 0.0, 1.0).param_groups()[1]

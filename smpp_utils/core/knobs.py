@@ -96,6 +96,9 @@ class FinetuneKnobs:
     attn_heads: int = knob(ge=1)           # heads of the prototype attention
     freeze_backbone: bool = knob()         # true = train prompts/attention/heads only
     direct_epochs: int = knob(ge=1)        # epochs of Paper A's direct-regression comparison
+    direct_metadata: bool = knob()         # also train direct regression on content + the boosted rows' metadata (fair row)
+    direct_seeds: int = knob(ge=1)         # seeds of each direct-regression variant (seed, seed+1, ...)
+    direct_head_lr: float = knob(gt=0.0)   # lr of the direct-regression heads (content + metadata MLP); the backbone uses lr
     num_workers: int = knob(ge=0)          # DataLoader workers
 
 

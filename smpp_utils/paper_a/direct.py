@@ -14,7 +14,10 @@ Two variants (column ``variant`` of the predictions file):
   as above plus a two-layer MLP on the encoded metadata (:func:`encode_metadata`), summed.
   The fair comparison with "metadata + CLIPFT".
 
-Both predict the standardised label (train mean/std), mapped back to the label scale. Training runs
+Both predict the standardised label (train mean/std), mapped back to the label scale.
+:func:`run_direct` trains each variant for each of ``direct_seeds`` seeds (seed = base + i;
+the seed fixes the head's initialisation and the batch order) and returns the long
+predictions frame (``Pid, split, y_pred, variant, seed``). Training runs
 through :func:`smpp_utils.paper_a.prompts.fit_loop` (the shared trainer, AdamW, images held once
 in an ``ImageBank``); the epoch with the lowest validation MSE is kept.
 """
@@ -71,8 +74,10 @@ class DirectRegressor(nn.Module):
     ``meta_dim > 0`` adds an MLP on ``batch["meta"]`` whose output is added to the content
     head's (the content path is the same as without metadata)."""
 
-    def __init__(self, clip, y_mean: float, y_std: float, meta_dim: int = 0, meta_hidden: int = 128):
+    def __init__(self, clip, y_mean: float, y_std: float, meta_dim: int = 0, meta_hidden: int = 128,
+                 head_lr: float | None = None):
         super().__init__()
+        self.head_lr = head_lr
         self.clip = clip
         _TextParts(clip).token_embedding.requires_grad_(False)   # as in PromptCLIP
         d = int(clip.visual.output_dim)
@@ -89,6 +94,15 @@ class DirectRegressor(nn.Module):
         if self.meta_head is not None:
             z = z + self.meta_head(batch["meta"].float()).squeeze(-1)
         return z
+
+    def param_groups(self) -> list[dict]:
+        """The backbone at the trainer's lr; the freshly initialised heads at ``head_lr``
+        (None = the same lr), so the metadata MLP is not starved by CLIP's small fine-tuning lr."""
+        heads = [p for m in (self.head, self.meta_head) if m is not None for p in m.parameters()]
+        ids = {id(p) for p in heads}
+        backbone = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
+        head_group = {"params": heads} if self.head_lr is None else {"params": heads, "lr": float(self.head_lr)}
+        return [{"params": backbone}, head_group]
 
     def training_loss(self, batch) -> torch.Tensor:
         return F.mse_loss(self._z(batch), (batch["y"].float() - self.y_mean) / self.y_std)
@@ -115,10 +129,12 @@ def predict_direct(model: DirectRegressor, bank: ImageBank, text_tokens: torch.T
 
 def train_direct(clip, bank: ImageBank, text_tokens: torch.Tensor, y: np.ndarray, train_idx, val_idx,
                  *, epochs: int, lr: float, weight_decay: float, batch_size: int, device, seed: int,
-                 progress: bool = True, max_steps: int | None = None, meta: np.ndarray | None = None):
+                 progress: bool = True, max_steps: int | None = None, meta: np.ndarray | None = None,
+                 head_lr: float | None = None):
     """Fine-tune ``clip`` (a copy is not made: pass a fresh backbone) with the MSE head;
     ``meta`` [n_rows, m] (row-aligned with ``bank``, e.g. :func:`encode_metadata`) adds the
-    metadata MLP. Returns (model with the best-validation-MSE weights, history dict)."""
+    metadata MLP; ``head_lr`` is the heads' learning rate (None = ``lr``). Returns (model with
+    the best-validation-MSE weights, history dict)."""
     y = np.asarray(y, dtype=np.float32)
     tr = np.asarray(train_idx)
     if not np.isfinite(y[tr]).all():
@@ -127,7 +143,7 @@ def train_direct(clip, bank: ImageBank, text_tokens: torch.Tensor, y: np.ndarray
     if meta_t is not None and len(meta_t) != bank.n:
         raise ValueError(f"train_direct: metadata has {len(meta_t)} rows for {bank.n} images")
     model = DirectRegressor(clip, y[tr].mean(), y[tr].std(),
-                            meta_dim=0 if meta_t is None else meta_t.shape[1]).to(device)
+                            meta_dim=0 if meta_t is None else meta_t.shape[1], head_lr=head_lr).to(device)
     rows = {"text": text_tokens, "y": torch.from_numpy(y)}
     if meta_t is not None:
         rows["meta"] = meta_t
@@ -150,33 +166,75 @@ def train_direct(clip, bank: ImageBank, text_tokens: torch.Tensor, y: np.ndarray
                    "epoch_seconds": hist.epoch_seconds, "images_per_s": hist.images_per_s}
 
 
+def run_direct(load_clip, bank: ImageBank, text_tokens: torch.Tensor, posts: pd.DataFrame, *,
+               variants=VARIANTS, seeds, epochs: int, lr: float, weight_decay: float,
+               batch_size: int, device, oof_folds: int, meta_seed: int,
+               head_lr: float | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Every direct-regression variant x seed, trained on the train rows of ``posts`` (row-
+    aligned with ``bank``; columns Pid, split, label), best epoch on val, predicted on val
+    and test. ``load_clip()`` returns a fresh backbone (each run starts from the same
+    pre-trained weights). ``direct_meta`` reads :func:`bank_metadata` (the boosting stage's
+    metadata: same function, ``oof_folds`` and ``meta_seed``). Returns (long predictions frame
+    ``Pid, split, y_pred, variant, seed``, {``<variant>/<seed>``: history})."""
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"run_direct: unknown variants {unknown}; expected {VARIANTS}")
+    split = posts["split"].astype("string").fillna("").to_numpy()
+    idx = {s: np.flatnonzero(split == s) for s in ("train", "val", "test")}
+    evl = np.concatenate([idx["val"], idx["test"]])
+    y = np.array(posts["label"], dtype=np.float32)          # a writable copy (torch.from_numpy)
+    meta = bank_metadata(posts, oof_folds, meta_seed) if "direct_meta" in variants else None
+    parts, hists = [], {}
+    for variant in variants:
+        for seed in seeds:
+            model, hist = train_direct(load_clip(), bank, text_tokens, y, idx["train"], idx["val"],
+                                       epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                       batch_size=batch_size, device=device, seed=int(seed),
+                                       progress=progress, head_lr=head_lr,
+                                       meta=meta if variant == "direct_meta" else None)
+            pred = predict_direct(model, bank, text_tokens, evl, batch_size=2 * batch_size,
+                                  device=device,
+                                  meta=None if variant != "direct_meta" else torch.from_numpy(meta))
+            parts.append(pd.DataFrame({"Pid": posts["Pid"].to_numpy()[evl], "split": split[evl],
+                                       "y_pred": pred, "variant": variant, "seed": int(seed)}))
+            hists[f"{variant}/{seed}"] = hist
+    return pd.concat(parts, ignore_index=True), hists
+
+
 def write_direct_predictions(path, pids, splits, y_pred, fingerprint: str,
-                             variants=None) -> pd.DataFrame:
+                             variants=None, seeds=None) -> pd.DataFrame:
     """``predictions/direct_regression.parquet``: Pid, split, y_pred, variant (one of
-    ``VARIANTS``; default ``direct``) + the split fingerprint."""
+    ``VARIANTS``; default ``direct``), seed (-1 when not given) + the split fingerprint."""
     pids, splits, y_pred = np.asarray(pids), np.asarray(splits), np.asarray(y_pred, dtype=np.float64)
     variants = np.full(len(pids), "direct", dtype=object) if variants is None else np.asarray(variants)
-    if not (len(pids) == len(splits) == len(y_pred) == len(variants)):
+    seeds = np.full(len(pids), -1, dtype=np.int64) if seeds is None else np.asarray(seeds, dtype=np.int64)
+    if not (len(pids) == len(splits) == len(y_pred) == len(variants) == len(seeds)):
         raise ValueError(f"{path}: {len(pids)} Pids, {len(splits)} splits, {len(y_pred)} predictions, "
-                         f"{len(variants)} variants")
+                         f"{len(variants)} variants, {len(seeds)} seeds")
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"{path}: unknown variants {unknown}; expected {VARIANTS}")
     df = pd.DataFrame({"Pid": pids.astype(np.int64), "split": pd.array(splits, dtype="string"),
-                       "y_pred": y_pred, "variant": pd.array(variants, dtype="string")})
+                       "y_pred": y_pred, "variant": pd.array(variants, dtype="string"),
+                       "seed": seeds})
+    if df.duplicated(["Pid", "variant", "seed"]).any():
+        raise ValueError(f"{path}: a (Pid, variant, seed) appears twice")
     write_parquet(df, path, {"fingerprint": fingerprint, "model": "direct_regression"})
     return df
 
 
 def direct_metrics(df: pd.DataFrame, y_by_pid: pd.Series) -> dict:
     """MSE/MAE/SRC per variant and split (``<variant>_<split>_<metric>``) of a predictions
-    frame against labels indexed by Pid."""
+    frame against labels indexed by Pid; with several seeds, the mean over seeds."""
     out = {}
     if "variant" not in df:
         df = df.assign(variant="direct")
+    if "seed" not in df:
+        df = df.assign(seed=-1)
     for (v, s), part in df.groupby(["variant", "split"]):
-        m = regression_metrics(y_by_pid.loc[part["Pid"]].to_numpy(), part["y_pred"].to_numpy())
-        out.update({f"{v}_{s}_{k}": val for k, val in m.items()})
+        per_seed = [regression_metrics(y_by_pid.loc[p["Pid"]].to_numpy(), p["y_pred"].to_numpy())
+                    for _, p in part.groupby("seed")]
+        out.update({f"{v}_{s}_{k}": float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]})
     return out
 
 

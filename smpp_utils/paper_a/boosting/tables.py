@@ -26,9 +26,9 @@ VARIANT_LABELS = {
     "clip_frozen": "metadata + frozen CLIP (image, text) + MiniLM (text)",
     "clipft": "metadata + CLIPFT, loss-selected train rows (Paper A)",
     "clipft_all": "metadata + CLIPFT, all train rows",
-    "direct": "direct regression, content only (CLIP fine-tuned on popularity, no metadata)",
-    "direct_meta": "direct regression, content + metadata (CLIP fine-tuned on popularity "
-                   "with the same metadata as the boosted rows)",
+    "direct": "Direct regression (image + text only): CLIP fine-tuned on popularity, no metadata",
+    "direct_meta": "Direct regression (image + text + metadata): CLIP fine-tuned on popularity "
+                   "with the same metadata as the boosted rows (the fair comparison)",
 }
 
 
@@ -99,7 +99,7 @@ def predictions_frame(results: list[dict]) -> pd.DataFrame:
 
 
 def table_caption(source: str, profile: str, n_test: int, seeds: list[int], pca_dims,
-                  n_selected: int, n_train: int) -> str:
+                  n_selected: int, n_train: int, direct_seeds: int | None = None) -> str:
     data = ("**Simulated data (SMPD-Sim), not real SMPD.**" if source == "sim"
             else "Real SMPD (random 8:1:1 split).")
     pca = (f" Embedding blocks reduced to {pca_dims} PCA components each (fitted on train rows)."
@@ -107,9 +107,18 @@ def table_caption(source: str, profile: str, n_test: int, seeds: list[int], pca_
     return (f"Table: Paper A stage 2 - gradient boosting on metadata and multimodal features, "
             f"profile `{profile}`. {data} Test split ({n_test} posts); SRC / MAE / MSE as mean ± std "
             f"over {len(seeds)} seed(s) {seeds}. Loss-based selection kept {n_selected} of {n_train} "
-            f"train posts.{pca} The oracle row is the simulator's noise-free score (ceiling). "
+            f"train posts.{pca}{_direct_note(direct_seeds)} The oracle row is the simulator's noise-free score (ceiling). "
             f"The column '{PAPER_COLUMN}' quotes the SRC Paper A (arXiv 2508.16147) reports on real "
             f"SMPD for CLIPFT features; it was not produced by this pipeline.")
+
+
+def _direct_note(direct_seeds: int | None) -> str:
+    if not direct_seeds:
+        return ""
+    why = (" (each seed is a full end-to-end CLIP fine-tuning; fewer than 3 for CPU cost)"
+           if direct_seeds < 3 else "")
+    return (f" Direct-regression rows (stage 03): {direct_seeds} seed(s){why}; 'image + text only'"
+            " sees no metadata, 'image + text + metadata' the boosted rows' metadata.")
 
 
 def metrics_summary(results: list[dict], matrices: Mapping[str, pd.DataFrame], **extra) -> dict:

@@ -39,6 +39,8 @@ class _Hooked(nn.Module):
         return {"total": self.model.training_loss(batch)}
 
     def param_groups(self) -> list:
+        if hasattr(self.model, "param_groups"):      # e.g. a higher lr for fresh heads
+            return self.model.param_groups()
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def on_epoch_end(self, epoch: int, trainer) -> object:
