@@ -3,7 +3,7 @@ reports published only when the whole notebook succeeded.
 
     python -m smpp_utils STAGE [--profile P]          (= python -m smpp_utils.core.pipeline STAGE)
 
-STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail), ``check``
+STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail regimes), ``check``
 (the pre-flight, ``smpp_utils.core.preflight``) or ``results`` (the results page,
 ``smpp_utils.analysis.results_page``). DVC calls this (dvc.yaml).
 
@@ -44,6 +44,7 @@ STAGES = {
     "boosting": "05_boosting",
     "ablations": "06_ablations",
     "tail": "07_tail_analysis",
+    "regimes": "09_regimes",
 }
 EXTRA_STAGES = ("check", "results")
 STAGED_DIRS = ("tables", "figures", "metrics")   # copied into staging (read by later stages)
