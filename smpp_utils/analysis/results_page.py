@@ -24,6 +24,7 @@ NOTEBOOKS = {
     "boosting": ("05_boosting", "Paper A stage 2: LightGBM / CatBoost"),
     "ablations": ("06_ablations", "JRPP ablations (Figure 4, Figure 5)"),
     "tail": ("07_tail_analysis", "Tail analysis (JRPP Table 3)"),
+    "regimes": ("09_regimes", "Regime sweep: the main rows on every SMPD-Sim regime"),
 }
 
 # artefact stem (tables/<stem>.md, figures/<stem>.png) -> (stage, what it mirrors)
@@ -43,6 +44,7 @@ CATALOGUE = {
     "table3_tail": ("tail", "JRPP Table 3"),
     "table3_reported_in_paper": ("tail", "JRPP Table 3 (as reported in the paper)"),
     "fig_tail_error_by_decile": ("tail", "error by popularity decile (Paper A tail discussion)"),
+    "regimes": ("regimes", "when each paper's mechanism helps (issue 11, ours)"),
 }
 
 # headline test numbers for ``dvc metrics show``: (metrics file, dotted key) -> summary key

@@ -24,6 +24,7 @@ PROFILES = ("ci", "default", "paper")
 BASELINES = ("SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
              "NIPA", "MMRA", "SKAPP")   # JRPP Table 2 = smpp_utils.baselines.REGISTRY (tested)
 ABLATION_VARIANTS = ("w/o retrieval", "w/o joint", "w/o filter")   # = jrpp.ablation.TRAINED_VARIANTS
+SPLIT_SCHEMES = ("random", "chrono")   # = data.splits.SCHEMES (tested)
 EMB_SPEC = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$")          # file:array, e.g. clip:image
 
 
@@ -167,6 +168,25 @@ class HeadToHeadKnobs:
 
 
 @dataclass
+class RegimesKnobs:
+    regimes: str = knob(items=str, choices=SIM_REGIMES, nonempty=True)   # SMPD-Sim regimes swept, comma list
+    schemes: str = knob(items=str, choices=SPLIT_SCHEMES, nonempty=True)  # split schemes evaluated, comma list
+    posts: int = knob(ge=50)               # simulated train posts per regime (users = posts / 8)
+    image_size: int = knob(ge=8)           # side of the simulated images (pixels), as the CLIP of 02 saw
+    n_seeds: int = knob(ge=1)              # seeds of the seeded rows (LightGBM, JRPP)
+    oof_folds: int = knob(ge=2)            # folds of the out-of-fold user mean label (feature and row)
+    ridge_alphas: str = knob(items=float, gt=0.0, nonempty=True)   # Ridge alphas tried on val, comma list > 0
+    knn_k: int = knob(ge=1)                # neighbours averaged by the kNN rows
+    knn_shortlist: int = knob(ge=1)        # time-aware kNN: content shortlist it picks the k nearest in time from; >= knn_k
+    pca_dims: int = knob(ge=0)             # LightGBM: PCA components per embedding block (0 = none)
+    lgbm_estimators: int = knob(ge=1)      # LightGBM trees (early stopping on val)
+    lgbm_lr: float = knob(gt=0.0)          # LightGBM learning rate, > 0
+    lgbm_leaves: int = knob(ge=2)          # LightGBM leaves per tree
+    jrpp_epochs: int = knob(ge=1)          # JRPP epochs per fit here (the rest of its knobs: the jrpp section)
+    jrpp_batch_size: int = knob(ge=2)      # JRPP batch here (smaller data than stage 04: keeps the steps per epoch up)
+
+
+@dataclass
 class ProfileKnobs:
     name: str = knob(choices=PROFILES)     # the block's own key (ci | default | paper)
     reports: str = knob(nonempty=True)     # results folder: 'reports' or 'reports/<sub>', distinct per profile
@@ -175,7 +195,7 @@ class ProfileKnobs:
 
 SECTIONS = {"data": DataKnobs, "prototypes": PrototypesKnobs, "finetune": FinetuneKnobs,
             "jrpp": JrppKnobs, "boosting": BoostingKnobs, "ablations": AblationsKnobs,
-            "tail": TailKnobs, "head_to_head": HeadToHeadKnobs}
+            "tail": TailKnobs, "head_to_head": HeadToHeadKnobs, "regimes": RegimesKnobs}
 TOP_LEVEL = ("base", *PROFILES, "profile")
 
 
@@ -314,6 +334,10 @@ def _cross_section(name: str, sec: dict, where: str) -> list[str]:
         dm, nh = _num(sec, "d_model"), _num(sec, "n_heads")
         if dm and nh and dm >= 1 and nh >= 1 and dm % nh:
             out.append(f"{where}.n_heads: must divide {where}.d_model ({dm}), got {nh}")
+    elif name == "regimes":
+        sl, k = _num(sec, "knn_shortlist"), _num(sec, "knn_k")
+        if sl is not None and k is not None and 1 <= sl < k:
+            out.append(f"{where}.knn_shortlist: must be >= {where}.knn_k ({k}), got {sl}")
     return out
 
 

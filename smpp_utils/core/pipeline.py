@@ -3,7 +3,7 @@ reports published only when the whole notebook succeeded.
 
     python -m smpp_utils STAGE [--profile P]          (= python -m smpp_utils.core.pipeline STAGE)
 
-STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail head_to_head), ``check``
+STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail head_to_head regimes), ``check``
 (the pre-flight, ``smpp_utils.core.preflight``) or ``results`` (the results page,
 ``smpp_utils.analysis.results_page``). DVC calls this (dvc.yaml).
 
@@ -45,6 +45,7 @@ STAGES = {
     "ablations": "06_ablations",
     "tail": "07_tail_analysis",
     "head_to_head": "08_head_to_head",
+    "regimes": "09_regimes",
 }
 EXTRA_STAGES = ("check", "results")
 STAGED_DIRS = ("tables", "figures", "metrics")   # copied into staging (read by later stages)
