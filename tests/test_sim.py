@@ -99,10 +99,11 @@ def test_refuses_non_empty_out_dir_and_overwrites_on_request(sim_dir, tmp_path):
 
 def test_crash_leaves_nothing(tmp_path, monkeypatch):
     import smpp_utils.data.sim as sim
+    import smpp_utils.data.sim.writer as writer
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(sim, "_write_images", boom)
+    monkeypatch.setattr(writer, "_write_images", boom)
     with pytest.raises(RuntimeError):
         sim.simulate(tmp_path / "y", SMALL)
     assert list(tmp_path.iterdir()) == []
