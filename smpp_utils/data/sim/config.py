@@ -29,7 +29,7 @@ class SimConfig:
     concepts_max: int = 6
     subcat_vocab_size: int = 12         # pseudo-word tags per subcategory
     # users
-    activity_sigma: float = 1.4         # lognormal sd of posting-activity weights
+    activity_sigma: float = 1.1         # lognormal sd of posting-activity weights (1.4 let 1-3 users hold 2-5% of a 20k sample: seed-to-seed spread)
     influence_activity_corr: float = 0.3
     n_topics_probs: tuple = (0.5, 0.3, 0.2)   # P(user prefers 1, 2, 3 subcategories)
     topic_explore: float = 0.1
@@ -49,20 +49,20 @@ class SimConfig:
     spam_tag_rate: float = 0.03         # non-spammers: P(post carries spam tags)
     spam_tags_mean: float = 4.0         # spammers: mean spam tags per post
     # images
-    quality_user_corr: float = 0.5      # share of image-quality variance from the user's skill
+    quality_user_corr: float = 0.2      # share of image-quality variance from the user's skill
     skill_influence_corr: float = 0.3
     image_noise_sd: float = 10.0
     hue_jitter: float = 0.04
     jpeg_quality: int = 90
     workers: int = 2
     # label (weights on standardised components)
-    w_user: float = 0.62
-    w_subcat: float = 0.45
+    w_user: float = 0.38
+    w_subcat: float = 0.3
     w_concept: float = 0.2
-    w_image: float = 0.5
+    w_image: float = 0.8
     w_weekday: float = 0.12
     w_hour: float = 0.2
-    w_age: float = 0.6                  # long-run drift: older posts have more views (linear in age)
+    w_age: float = 0.55                 # long-run drift: older posts have more views (linear in age)
     w_tags: float = 0.3
     w_spam: float = 0.5
     w_title: float = 0.1
@@ -70,15 +70,17 @@ class SimConfig:
     regime: str = "smpd"               # name of the regime these values came from (REGIMES)
     # upload sessions: bursts of near-duplicate posts by one user sharing time, subject, scene
     # and a session effect -> retrieval of similar posts beats the user mean (random split)
-    session_mean_len: float = 2.0       # mean posts per session (geometric); 1 = no sessions
+    session_mean_len: float = 8.0       # mean posts per session (geometric per user); 1 = no sessions
+    session_len_sigma: float = 1.2      # per-user lognormal sd of the mean session length (batch uploaders):
+                                        # a mixture of geometrics, so P(same session at lag L) decays slower than geometric
     session_gap_min: float = 3.0        # mean minutes between posts of a session
-    w_session: float = 0.3              # weight of the per-session effect N(0,1)
+    w_session: float = 0.1              # weight of the per-session effect N(0,1)
     # users are active over a part of the period -> Pid neighbours share users (lag autocorr)
     user_span: float = 0.01             # sd of a user's session times, as a share of the period
     # cold start: share of TEST posts by users whose first post is after the train period
     cold_start_share: float = 0.3       # -> user features fail on the chronological split
     # smooth visual appeal of the rendered content (hue, brightness, saturation, size)
-    w_visual: float = 0.5               # -> image features and kNN carry signal beyond class/user
+    w_visual: float = 0.35              # -> image features and kNN carry signal beyond class/user
     # topic trends: each subcategory has a Gaussian popularity bump in time
     w_trend: float = 0.5                # -> time-aware retrieval beats time-blind retrieval
     trend_width: float = 0.08           # bump sd as a share of the period

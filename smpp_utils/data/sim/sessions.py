@@ -31,7 +31,11 @@ def draw_sessions(cfg: SimConfig, rng: np.random.Generator, N: int, U: int, coun
                   n_topics: np.ndarray, tax: Taxonomy) -> Sessions:
     S, p_sub = tax.S, tax.p_sub
     post_user = np.repeat(np.arange(U), counts)               # grouped by user
-    sess_new = np.r_[True, post_user[1:] != post_user[:-1]] | (rng.random(N) < 1.0 / max(cfg.session_mean_len, 1.0))
+    # mean session length of each user: 1 + (session_mean_len - 1) * lognormal(mean 1, sd session_len_sigma)
+    sig = cfg.session_len_sigma
+    extra = np.exp(sig * np.random.default_rng([cfg.seed, 7]).normal(size=U) - sig**2 / 2) if sig > 0 else np.ones(U)
+    len_u = 1.0 + (max(cfg.session_mean_len, 1.0) - 1.0) * extra
+    sess_new = np.r_[True, post_user[1:] != post_user[:-1]] | (rng.random(N) < 1.0 / len_u[post_user])
     post_sess = np.cumsum(sess_new) - 1
     n_sess = int(post_sess[-1]) + 1
     sess_user = post_user[sess_new]
