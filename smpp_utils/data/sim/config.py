@@ -128,9 +128,9 @@ REGIMES: dict[str, dict] = {
     # identity dominates: strong user effect, weak content/session/trend
     "user-dominated": {"w_user": 1.6, "w_session": 0.1, "w_visual": 0.15, "w_image": 0.2, "w_trend": 0.1},
     # content dominates: image appeal, class and visual function strong, users weak
-    "content-dominated": {"w_user": 0.2, "w_visual": 1.2, "w_image": 0.9, "w_subcat": 0.8, "w_session": 0.1},
+    "content-dominated": {"w_user": 0.2, "w_visual": 1.2, "w_image": 1.3, "w_subcat": 0.8, "w_session": 0.1},
     # topic trends and bursts dominate: narrow, strong subcategory bumps in time
-    "trend-driven": {"w_trend": 1.3, "trend_width": 0.04, "w_user": 0.4},
+    "trend-driven": {"w_trend": 1.3, "trend_width": 0.04, "w_user": 0.3},
     # most test posts come from users never seen in train
     "cold-start": {"cold_start_share": 0.8},
 }

@@ -51,6 +51,31 @@ def cold_start_users(cfg: SimConfig, rng: np.random.Generator, counts: np.ndarra
     return cold
 
 
+def warm_users_seen_in_train(cfg: SimConfig, rng: np.random.Generator, frac: np.ndarray, ses: Sessions,
+                             cold: np.ndarray, n_test: int, rounds: int = 3) -> np.ndarray:
+    """A warm user is one seen in train: a warm user's earliest session that falls among the
+    ``n_test`` latest posts (the test files) moves to a uniform time before them (a returning
+    user). With 1-2 sessions per user, a user centred near the split would otherwise be new in
+    test, and nearly every test user would be cold whatever ``cold_start_share`` says. The test
+    boundary moves as sessions move, so this runs ``rounds`` times."""
+    if not n_test:
+        return frac
+    frac = frac.copy()
+    size = np.bincount(ses.post_sess, minlength=len(frac))
+    warm = ~cold[ses.sess_user]
+    for _ in range(rounds):
+        order = np.argsort(frac, kind="stable")
+        tail = np.cumsum(size[order][::-1])[::-1]            # posts at or after each session
+        boundary = frac[order][np.flatnonzero(tail >= n_test)[-1]]
+        first = np.full(len(cold), np.inf)
+        np.minimum.at(first, ses.sess_user, frac)
+        late = warm & (frac == first[ses.sess_user]) & (frac >= boundary)
+        if not late.any():
+            break
+        frac[late] = rng.uniform(0, boundary, int(late.sum()))
+    return frac
+
+
 def draw_timeline(cfg: SimConfig, rng: np.random.Generator, N: int, n_test: int,
                   counts: np.ndarray, tz_off: np.ndarray, ses: Sessions) -> Timeline:
     t0, t_split, t_end = period(cfg)
@@ -65,6 +90,7 @@ def draw_timeline(cfg: SimConfig, rng: np.random.Generator, N: int, n_test: int,
     centre = np.where(cold, rng.uniform(f_split, 1, U), rng.uniform(0, f_w, U))
     lo_u = np.where(cold, f_split, 0.0)
     frac = np.clip(centre[ses.sess_user] + cfg.user_span * rng.normal(size=n_sess), lo_u[ses.sess_user], 1 - 1e-6)
+    frac = warm_users_seen_in_train(cfg, rng, frac, ses, cold, n_test)
     sess_day = (t0 // 86400 + np.floor(frac * (t_end - t0) / 86400)).astype(np.int64)
     sess_hour = rng.choice(24, size=n_sess, p=_DIURNAL / _DIURNAL.sum())
     gaps = rng.exponential(60 * cfg.session_gap_min, N)
