@@ -8,18 +8,35 @@ run time; these numbers are the calibration targets of ``SimConfig`` regime ``sm
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
 LAGS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+# lags of the autocorrelation profile carried in real_smpd_acf.csv (notebook 01's figure)
+PROFILE_LAGS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000, 1500, 2000)
+ACF_CSV = Path(__file__).with_name("real_smpd_acf.csv")
 
 
 def autocorr(y: np.ndarray, lag: int) -> float:
     """Pearson correlation of y[t] and y[t+lag] (labels in Pid order)."""
     y = np.asarray(y, float)
     return float(np.corrcoef(y[:-lag], y[lag:])[0, 1])
+
+
+def acf_profile(y: np.ndarray, lags=PROFILE_LAGS) -> pd.DataFrame:
+    """Columns lag, acf: ``autocorr`` at every lag below half the length."""
+    y = np.asarray(y, float)
+    keep = [L for L in lags if L < len(y) // 2]
+    return pd.DataFrame({"lag": keep, "acf": [autocorr(y, L) for L in keep]})
+
+
+def real_acf_profile() -> pd.DataFrame:
+    """The real SMPD train labels' autocorrelation by lag, carried in ``real_smpd_acf.csv``
+    (written by ``python -m smpp_utils.data.real_smpd_stats CSV --acf-csv``)."""
+    return pd.read_csv(ACF_CSV, comment="#")
 
 
 def decile_drift(y: np.ndarray) -> tuple[float, float]:
@@ -61,3 +78,9 @@ REAL = {"acf_lag1": 0.3571, "acf_lag2": 0.3037, "acf_lag5": 0.231, "acf_lag10": 
 if __name__ == "__main__":
     import json
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in from_csv(sys.argv[1]).items()}, indent=1))
+    if "--acf-csv" in sys.argv:
+        y = pd.read_csv(sys.argv[1]).sort_values("pid", kind="stable")["label"].to_numpy()
+        prof = acf_profile(y)
+        ACF_CSV.write_text("# autocorrelation of the 305,613 real SMPD train labels in Pid order, by lag;\n"
+                           "# python -m smpp_utils.data.real_smpd_stats train_labels_pid.csv --acf-csv\n"
+                           + prof.to_csv(index=False, float_format="%.4f", lineterminator="\n"))

@@ -91,3 +91,60 @@ def oracle_on_split(posts: pd.DataFrame, oracle_pred: pd.Series, split: str = "t
     if np.isnan(pred).any():
         raise ValueError("oracle predictions missing for some posts of the split")
     return regression_metrics(sub["label"].to_numpy(), pred)
+
+
+# ------------------------------------------------------------------ calibration (issue 10)
+CALIBRATION_ROWS = {"acf_lag1": "lag-1 autocorrelation", "acf_lag10": "lag-10 autocorrelation",
+                    "acf_lag1000": "lag-1000 autocorrelation", "decile_first": "mean label, first Pid decile",
+                    "decile_last": "mean label, last Pid decile", "decile_drift": "first - last decile",
+                    "neighbour_src": "SRC of the 10-Pid-neighbour mean", "ks_real_marginal": "KS to the real marginal"}
+
+
+def train_labels_pid_order(posts: pd.DataFrame) -> np.ndarray:
+    """Labels of the official train files (``source_split == 'train'``), in Pid (= time) order."""
+    tr = posts[(posts["source_split"] == "train") & posts["label"].notna()]
+    return tr.sort_values("Pid", kind="stable")["label"].to_numpy(dtype=float)
+
+
+def calibration_vs_real(posts: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The Pid-order statistics of this dataset's train labels against real SMPD's
+    (``real_smpd_stats.REAL``), with issue 10's bands; NaN where the data is too short."""
+    from .real_smpd_stats import REAL
+    from .sim.calibrate import BANDS, label_stats
+
+    st = label_stats(train_labels_pid_order(posts))
+    rows = [{"statistic": label, "real SMPD": REAL.get(k, 0.0 if k == "ks_real_marginal" else np.nan),
+             name: st.get(k, np.nan),
+             "band (issue 10)": f"{BANDS[k][0]}-{BANDS[k][1]}" if k in BANDS else ""}
+            for k, label in CALIBRATION_ROWS.items()]
+    return pd.DataFrame(rows)
+
+
+def acf_real_vs(posts: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Long table (lag, acf, dataset): the real SMPD profile (carried CSV) and this data's."""
+    from .real_smpd_stats import acf_profile, real_acf_profile
+
+    real = real_acf_profile().assign(dataset="SMPD (real, 305,613 train labels)")
+    ours = acf_profile(train_labels_pid_order(posts)).assign(dataset=name)
+    return pd.concat([real, ours], ignore_index=True)
+
+
+def fig_label_acf(acf: pd.DataFrame, name: str):
+    """Autocorrelation of the train labels in Pid order by lag (log x): real SMPD vs ``name``."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    sns.lineplot(data=acf, x="lag", y="acf", hue="dataset", style="dataset", markers=True, dashes=False, ax=ax)
+    ax.set(xscale="log", xlabel="lag (posts, Pid order)", ylabel="label autocorrelation",
+           title=f"Label autocorrelation by lag: SMPD vs {name}")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sim_variance_shares(latent: pd.DataFrame, posts: pd.DataFrame, noise_sd: float) -> dict:
+    """Variance decomposition of the simulated label score over the train posts: shares of
+    user/content/time/text/session/noise (``sim.calibrate.variance_shares``)."""
+    from .sim.calibrate import variance_shares
+
+    train = set(posts.loc[posts["source_split"] == "train", "Pid"])
+    return variance_shares(latent[latent["Pid"].isin(train)], noise_sd)
