@@ -6,6 +6,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# requirements.lock (default; torch's Linux wheel brings its CUDA runtime wheels) or
+# requirements-cpu.lock (CPU-only torch build, no CUDA wheels): make setup LOCK=requirements-cpu.lock
+LOCK ?= requirements.lock
 # dvc.yaml commands call `python`: the project's venv comes first on PATH
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -17,7 +20,7 @@ export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
 help:
-	@echo "make setup   create $(VENV) from requirements.lock and install smpp_utils (editable)"
+	@echo "make setup   create $(VENV) from requirements.lock (LOCK=requirements-cpu.lock: CPU-only torch) and install smpp_utils (editable)"
 	@echo "make repro   setup, pre-flight check, then 'dvc repro': every output of the active profile"
 	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
@@ -25,9 +28,9 @@ help:
 	@echo "make check-determinism   two clean ci runs in temp copies, compared byte for byte (slow)"
 	@echo "make normalize-notebooks rewrite notebooks/*.ipynb in the nbstripout filter's canonical form"
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --progress-bar off -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(PY) -m pip install --quiet --progress-bar off -r $(LOCK) 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(VENV)/bin/dvc config --local core.analytics false 2>/dev/null || true
 	$(VENV)/bin/nbstripout --install 2>/dev/null || true   # strip outputs on commit (git filter)

@@ -4,7 +4,7 @@ batch (faiss shortlist + MoL rerank, and the per-component top-K union + exact M
 peak memory, for synthetic banks of 10k / 100k / 1M posts.
 
     python benchmarks/bench_jrpp.py [--sizes 10000,100000,1000000] [--out reports/metrics/bench_jrpp.json]
-                                    [--k-comp 256 --max-k 256] [--no-train]
+                                    [--k0 512 --max-k 512] [--no-train]
 
 ``two_stage_topk_recall_vs_brute``: today's concat shortlist + rerank; ``exact_topk_*``: the
 per-component union (recall vs brute, latency, fraction of queries certified exact, rescored
@@ -73,7 +73,7 @@ def clustered(n: int, d: int, rng, n_clusters: int = 256) -> torch.Tensor:
 
 @torch.no_grad()
 def latency(n: int, cfg: JRPPConfig, queries: int, dims, approx_from: int, target_recall: float,
-            reps: int = 3, k_comp: int = 256, max_k: int = 256) -> dict:
+            reps: int = 3, k_comp: int = 512, max_k: int = 512) -> dict:
     rng = np.random.default_rng(n)
     di, dt = dims[0], dims[1]
     x = clustered(n + queries, di + dt, rng)
@@ -128,7 +128,7 @@ def latency(n: int, cfg: JRPPConfig, queries: int, dims, approx_from: int, targe
     out["exact_topk_build_s"] = time.perf_counter() - t0
     out["exact_topk_ms"], ex = timed(lambda: mol_topk(m.mol, qc, qs, rc, rs, cix, cfg.k,
                                                       k0=k_comp, max_k=max_k))
-    out.update({"exact_topk_recall_vs_brute": recall(ex.ids), "exact_topk_k_comp": k_comp,
+    out.update({"exact_topk_recall_vs_brute": recall(ex.ids), "exact_topk_k0": k_comp,
                 "exact_topk_max_k": max_k,
                 "exact_topk_certified_frac": float(ex.certified.mean()),
                 "exact_topk_candidates_mean": float(ex.n_candidates.mean()),
@@ -162,8 +162,8 @@ def main(argv=None) -> int:
     ap.add_argument("--approx-from", type=int, default=500_000)
     ap.add_argument("--target-recall", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--k-comp", type=int, default=256, help="exact_topk: first per-component list length")
-    ap.add_argument("--max-k", type=int, default=256, help="exact_topk: largest per-component list length")
+    ap.add_argument("--k0", type=int, default=512, help="exact_topk: first shortlist length")
+    ap.add_argument("--max-k", type=int, default=512, help="exact_topk: largest shortlist length")
     ap.add_argument("--no-train", action="store_true", help="skip the training-throughput part")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     res["retrieval"] = []
     for n in [int(s) for s in a.sizes.split(",") if s.strip()]:
         r = latency(n, bench_cfg, a.queries, (64, 64), a.approx_from, a.target_recall,
-                    k_comp=a.k_comp, max_k=a.max_k)
+                    k_comp=a.k0, max_k=a.max_k)
         print(r)
         res["retrieval"].append(r)
     res["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
