@@ -25,6 +25,7 @@ help:
 	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
 	@echo "make lab     setup, then JupyterLab on notebooks/ with the project kernel (python3)"
+	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M) and bench_scale (20k/80k posts) -> reports/metrics/"
 	@echo "make check-determinism   two clean ci runs in temp copies, compared byte for byte (slow)"
 	@echo "make normalize-notebooks rewrite notebooks/*.ipynb in the nbstripout filter's canonical form"
 
@@ -49,6 +50,11 @@ test: setup
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
+# Speed/memory benchmarks (minutes to tens of minutes on 2 cores; JSON under reports/metrics/).
+bench: setup
+	$(PY) benchmarks/bench_jrpp.py --queries 16
+	$(PY) benchmarks/bench_scale.py
+
 clean-ci:
 	rm -rf data/ci models/ci reports/ci
 
@@ -72,4 +78,4 @@ check-determinism: setup
 	done; \
 	$(PY) -m smpp_utils.core.determinism $$d/a $$d/b
 
-.PHONY: help setup repro test lab clean-ci normalize-notebooks check-determinism
+.PHONY: help setup repro test lab bench clean-ci normalize-notebooks check-determinism
