@@ -6,6 +6,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# requirements.lock (default; torch's Linux wheel brings its CUDA runtime wheels) or
+# requirements-cpu.lock (CPU-only torch build, no CUDA wheels): make setup LOCK=requirements-cpu.lock
+LOCK ?= requirements.lock
 # dvc.yaml commands call `python`: the project's venv comes first on PATH
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -17,17 +20,18 @@ export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
 help:
-	@echo "make setup   create $(VENV) from requirements.lock and install smpp_utils (editable)"
+	@echo "make setup   create $(VENV) from requirements.lock (LOCK=requirements-cpu.lock: CPU-only torch) and install smpp_utils (editable)"
 	@echo "make repro   setup, pre-flight check, then 'dvc repro': every output of the active profile"
 	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
 	@echo "make lab     setup, then JupyterLab on notebooks/ with the project kernel (python3)"
+	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M) and bench_scale (20k/80k posts) -> reports/metrics/"
 	@echo "make check-determinism   two clean ci runs in temp copies, compared byte for byte (slow)"
 	@echo "make normalize-notebooks rewrite notebooks/*.ipynb in the nbstripout filter's canonical form"
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --progress-bar off -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(PY) -m pip install --quiet --progress-bar off -r $(LOCK) 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(VENV)/bin/dvc config --local core.analytics false 2>/dev/null || true
 	$(VENV)/bin/nbstripout --install 2>/dev/null || true   # strip outputs on commit (git filter)
@@ -45,6 +49,11 @@ test: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+# Speed/memory benchmarks (minutes to tens of minutes on 2 cores; JSON under reports/metrics/).
+bench: setup
+	$(PY) benchmarks/bench_jrpp.py --queries 16
+	$(PY) benchmarks/bench_scale.py
 
 clean-ci:
 	rm -rf data/ci models/ci reports/ci
@@ -69,4 +78,4 @@ check-determinism: setup
 	done; \
 	$(PY) -m smpp_utils.core.determinism $$d/a $$d/b
 
-.PHONY: help setup repro test lab clean-ci normalize-notebooks check-determinism
+.PHONY: help setup repro test lab bench clean-ci normalize-notebooks check-determinism

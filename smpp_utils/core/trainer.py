@@ -22,6 +22,22 @@ a GradScaler for fp16) on CUDA only, early stopping, ``best.pt``/``last.pt`` sav
 ``core.checkpoint`` (weights_only, byte-stable). A run interrupted after any epoch resumes
 from ``last.pt`` to the same result as an uninterrupted run. tqdm shows one bar per epoch,
 off when stderr is not a TTY or ``SMPP_PROGRESS=0``.
+
+Data parallel (``torchrun --nproc_per_node=N``): a Trainer built inside a torch.distributed
+process group (joined automatically from torchrun's environment by :func:`init_distributed`:
+NCCL on GPUs, one GPU per process by ``LOCAL_RANK``, gloo on CPU) trains with the *same global
+batch* as one process: every rank draws the same seeded permutation and global batches, takes
+its contiguous shard of each batch (:func:`shard`, the equivalent of a DistributedSampler
+without padding or dropped rows), and after ``backward`` the gradients are weighted by
+shard/global rows and summed over ranks (one all-reduce per step). For a loss that is a mean
+over rows (MSE, CE, the IB's KL) this is exactly the gradient of the global batch, so the run
+matches one process up to float summation order (tests/test_trainer_ddp.py: <= 1e-5 on every
+weight); a loss that couples rows of a batch (CLIP's contrastive loss) sees only its shard.
+The hand-written all-reduce replaces ``DistributedDataParallel`` because the models' entry
+point is ``training_loss``/``loss_parts``, not ``forward`` (DDP hooks ``forward``). Rank 0
+alone writes ``best.pt``/``last.pt``; the validation loss and every stop decision are rank
+0's (broadcast), so ranks never diverge; callers guard their own outputs with
+:func:`is_main_process`. One process (no process group) runs exactly the code it ran before.
 """
 
 from __future__ import annotations
@@ -140,6 +156,42 @@ def _batch_len(batch: dict) -> int:
     return next(len(v) for v in batch.values() if torch.is_tensor(v))
 
 
+# ---------------------------------------------------------------------- data parallel
+def dist_world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed process group; (0, 1) without one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and without a process group): the process that writes outputs."""
+    return dist_world()[0] == 0
+
+
+def init_distributed(backend: str | None = None) -> tuple[int, int]:
+    """Join the process group that torchrun describes (``WORLD_SIZE`` > 1, ``RANK``,
+    ``MASTER_ADDR``/``MASTER_PORT`` in the environment): NCCL with one GPU per process
+    (``LOCAL_RANK``) when CUDA is available, else gloo. Without them (or when already joined)
+    nothing happens. Returns (rank, world size)."""
+    dist = torch.distributed
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return dist_world()
+
+
+def shard(batch: dict, rank: int, world: int) -> dict:
+    """Rank ``rank``'s contiguous share of a global batch (row counts differ by at most 1)."""
+    n = _batch_len(batch)
+    lo, hi = rank * n // world, (rank + 1) * n // world
+    return {k: (v[lo:hi] if torch.is_tensor(v) and v.dim() > 0 and len(v) == n else v)
+            for k, v in batch.items()}
+
+
 def progress_enabled(progress: bool = True) -> bool:
     return bool(progress) and os.environ.get("SMPP_PROGRESS", "1") != "0" and sys.stderr.isatty()
 
@@ -187,7 +239,13 @@ class Trainer:
         if cfg.schedule not in (None, "cosine"):
             raise ValueError(f"TrainConfig.schedule: {cfg.schedule!r} is not None or 'cosine'")
         self.cfg = cfg
+        self.rank, self.world = init_distributed()
         self.device = get_device(cfg.device)
+        if self.world > 1 and self.device.type == "cuda":      # one GPU per process
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+        if self.world > 1 and cfg.batch_size < self.world:
+            raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is the global batch: it must "
+                             f"be >= the number of processes ({self.world})")
         self.model = model.to(self.device)
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
         self.progress = progress
@@ -231,7 +289,7 @@ class Trainer:
                 "cfg": asdict(self.cfg), "run_key": self.run_key}
 
     def save(self, name: str) -> None:
-        if self.ckpt_dir is None:
+        if self.ckpt_dir is None or self.rank != 0:          # rank 0 writes checkpoints
             return
         state = (self._state() if name == "last.pt"
                  else {"model": self.model.state_dict(), "epoch": self.epoch})
@@ -261,8 +319,56 @@ class Trainer:
         np.random.set_state(numpy_rng_from_plain(st["numpy_rng"]))
         return True
 
+    # ------------------------------------------------------------------ data parallel
+    def _params(self) -> list:
+        return [p for g in self.opt.param_groups for p in g["params"]]
+
+    def _reduce_grads(self, weight: float) -> None:
+        """grad <- sum over ranks of (shard rows / global rows) * grad, one all-reduce per
+        dtype; a parameter without a gradient on every rank keeps ``grad = None``."""
+        dist = torch.distributed
+        ps = self._params()
+        for dtype in sorted({p.dtype for p in ps}, key=str):
+            group = [p for p in ps if p.dtype == dtype]
+            flat = torch.cat([p.grad.reshape(-1) * weight if p.grad is not None
+                              else p.new_zeros(p.numel()) for p in group]
+                             + [torch.tensor([float(p.grad is not None) for p in group],
+                                             dtype=dtype, device=group[0].device)])
+            dist.all_reduce(flat)
+            o = 0
+            for i, p in enumerate(group):
+                if flat[-len(group) + i] > 0:
+                    g = flat[o:o + p.numel()].view_as(p)
+                    if p.grad is None:
+                        p.grad = g.clone()
+                    else:
+                        p.grad.copy_(g)
+                o += p.numel()
+
+    def _from_rank0(self, value: float) -> float:
+        """Rank 0's value on every rank (validation loss, stop decisions)."""
+        if self.world == 1:
+            return value
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        torch.distributed.broadcast(t, 0)
+        return float(t.item())
+
+    def _sync_start(self) -> None:
+        """Every rank starts from rank 0's weights (buffers included)."""
+        if self.world > 1:
+            for t in self.model.state_dict().values():
+                torch.distributed.broadcast(t, 0)
+
     # ------------------------------------------------------------------ loop
     def _step(self, batch: dict) -> dict:
+        if self.world > 1:
+            n_global = _batch_len(batch)
+            batch = shard(batch, self.rank, self.world)
+            n_local = _batch_len(batch)
+            if n_local == 0:                  # a last batch with fewer rows than ranks
+                self.opt.zero_grad(set_to_none=True)
+                self._reduce_grads(0.0)
+                return self._finish_step({})
         with autocast(self.device, self.cfg.amp):
             parts = (self.model.loss_parts(batch) if hasattr(self.model, "loss_parts")
                      else {"total": self.model.training_loss(batch)})
@@ -270,9 +376,15 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.opt)
         else:
             loss.backward()
+        if self.world > 1:
+            self._reduce_grads(n_local / n_global)        # = the global batch's mean gradient
+        return self._finish_step(parts)
+
+    def _finish_step(self, parts: dict) -> dict:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.opt)
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         if self.scaler is not None:
@@ -295,6 +407,7 @@ class Trainer:
         configure_determinism()
         if not (resume and self.try_resume()):
             seed_everything(cfg.seed)
+        self._sync_start()
         t_start = time.time()
         done_here = 0
         while (self.epoch < cfg.epochs and not self.history.stopped_early
@@ -309,19 +422,25 @@ class Trainer:
             self._make_schedule(total)
             sums, n = {}, 0
             bar = tqdm(it, total=total, desc=f"{self.desc} {self.epoch + 1}/{cfg.epochs}",
-                       leave=False, disable=not progress_enabled(self.progress))
+                       leave=False, disable=not progress_enabled(self.progress) or self.rank != 0)
             for batch in bar:
                 parts = self._step(to_device(batch, self.device))
-                k = _batch_len(batch)
+                k = _batch_len(batch) if self.world == 1 else _batch_len(shard(batch, self.rank, self.world))
                 for name, v in parts.items():
                     sums[name] = sums.get(name, 0.0) + float(v.detach()) * k
                 n += k
                 if cfg.max_steps and self.history.steps >= cfg.max_steps:
                     break
+            if self.world > 1:                                # epoch means over the global rows
+                keys = sorted(sums)
+                t = torch.tensor([sums[key] for key in keys] + [n], dtype=torch.float64, device=self.device)
+                torch.distributed.all_reduce(t)
+                sums, n = dict(zip(keys, t[:-1].tolist())), t[-1].item()
             self.history.parts.append({name: v / max(n, 1) for name, v in sums.items()})
             self.history.train_loss.append(self.history.parts[-1].get("total", math.nan))
             val_loss = (validation_loss(self.model, val, cfg.eval_batch_size, self.device, cfg.amp)
                         if val is not None else -float(self.epoch))
+            val_loss = self._from_rank0(val_loss)
             self.history.val_mse.append(val_loss)
             if hasattr(self.model, "on_epoch_end"):
                 self.history.extra.append(self.model.on_epoch_end(self.epoch, self))
@@ -338,10 +457,12 @@ class Trainer:
             self.epoch += 1
             done_here += 1
             self.save("last.pt")
-            if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+            if cfg.max_minutes and self._from_rank0((time.time() - t_start) / 60 > cfg.max_minutes):
                 self.history.stopped_early = True
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+        if self.world > 1:
+            torch.distributed.barrier()                     # rank 0's checkpoints are written
         return self.history
 
 
