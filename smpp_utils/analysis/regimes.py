@@ -64,6 +64,7 @@ from matplotlib import pyplot as plt
 from ..core import paths
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
+from ..jrpp.experiment import MATCHED_OVERRIDES
 
 USER_MEAN = "User mean label (out of fold)"
 RIDGE = "Ridge (frozen CLIP image + text embeddings)"
@@ -78,9 +79,9 @@ SEEDED = (LGBM, JRPP, JRPP_CU)
 
 # JRPP rows: (use_metadata, JRPPConfig overrides); None = as the jrpp section says.
 # The one place that says what "content + user id" means, so a change of JRPP's switches
-# (another branch) is adapted here only.
+# is adapted here only: the same switches as stage 04's matched row (jrpp.experiment).
 JRPP_ROWS = {JRPP: (None, {}),
-             JRPP_CU: (False, {"use_bank_labels": False})}
+             JRPP_CU: (False, dict(MATCHED_OVERRIDES))}
 
 METRICS = ("src", "mse", "mae")
 
