@@ -140,3 +140,21 @@ def test_synthetic_inputs_have_the_build_inputs_shape(tiny):
     assert {"fingerprint", "pids", "scheme", "dims", "n_users", "n_tags", "n_cats",
             "label_mean"} <= set(info)
     assert info["dims"] == {k: data["train"][k].shape[1] for k in ("img", "txt", "meta")}
+
+
+def test_skapp_meta_cosine_reads_the_label_free_context(tiny):
+    # the candidates' `meta` carries their out-of-fold user mean (it can hold the query's own
+    # label when they share a user); SKAPP's meta term must read `meta_ctx`, so scrambling the
+    # label-derived `meta` changes nothing once `meta_ctx` is given
+    data, _ = tiny
+    g = np.random.default_rng(0)
+    with_ctx = {s: {**d, "meta_ctx": d["meta"].clone()} for s, d in data.items()}
+    scrambled = {s: {**d, "meta": torch.from_numpy(g.normal(size=tuple(d["meta"].shape)).astype(np.float32))}
+                 for s, d in with_ctx.items()}
+    ids_a, feats_a = skapp.meta_retrieve(with_ctx)
+    ids_b, feats_b = skapp.meta_retrieve(scrambled)
+    for s in ids_a:
+        assert np.array_equal(ids_a[s], ids_b[s]) and np.array_equal(feats_a[s], feats_b[s])
+    ids_c, _ = skapp.meta_retrieve({s: {k: v for k, v in d.items() if k != "meta_ctx"}
+                                    for s, d in scrambled.items()})
+    assert any(not np.array_equal(ids_a[s], ids_c[s]) for s in ids_a)   # control: meta does matter

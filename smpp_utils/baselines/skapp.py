@@ -64,11 +64,19 @@ def _same_user_candidates(sem_q, user_q, sem_b, user_b, s, exclude_self):
     return ids, sims
 
 
+def _meta_unit(d: dict, n: int) -> np.ndarray:
+    """Unit-norm metadata for the meta-cosine term, from ``meta_ctx`` (the label-derived user
+    mean blanked, data.inputs.context_meta) when present: a train candidate's out-of-fold user
+    mean can hold the query's own label when they share a user (second-order leak)."""
+    m = d.get("meta_ctx", d["meta"])
+    return l2_normalise(_np(m)) if m.shape[1] else np.zeros((n, 0), np.float32)
+
+
 def meta_retrieve(raw: dict, k: int = K, s: int = S) -> tuple[dict, dict]:
     """Neighbour ids [n, k] and retrieval features [n, k, N_RFEAT] for every split."""
     tr = raw["train"]
     sem_b, user_b, cat_b = _semantic(tr), _np(tr["user"]).astype(np.int64), _np(tr["cat"]).astype(np.int64)
-    meta_b = l2_normalise(_np(tr["meta"])) if tr["meta"].shape[1] else np.zeros((len(sem_b), 0), np.float32)
+    meta_b = _meta_unit(tr, len(sem_b))
     retr = CosineRetriever(sem_b)
     n_b = len(sem_b)
     if n_b <= k:
@@ -77,7 +85,7 @@ def meta_retrieve(raw: dict, k: int = K, s: int = S) -> tuple[dict, dict]:
     for split in SPLITS:
         q = raw[split]
         sem_q, user_q, cat_q = _semantic(q), _np(q["user"]).astype(np.int64), _np(q["cat"]).astype(np.int64)
-        meta_q = l2_normalise(_np(q["meta"])) if q["meta"].shape[1] else np.zeros((len(sem_q), 0), np.float32)
+        meta_q = _meta_unit(q, len(sem_q))
         is_train = split == "train"
         self_ids = np.arange(len(sem_q)) if is_train else None
         ids_s, sims_s = retr.search(sem_q, min(s, n_b - 1), self_ids)
