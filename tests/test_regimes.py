@@ -59,3 +59,15 @@ def test_information_matched_row_uses_stage_04s_switches():
 
     use_meta, overrides = R.JRPP_ROWS[R.JRPP_CU]
     assert use_meta is False and overrides == MATCHED_OVERRIDES
+
+
+def test_mechanism_checks_read_the_right_rows():
+    rows = [{"regime": "smpd", "split": "random", "model": m, "seed": None, "n_test": 10,
+             "src": v, "mse": 1.0, "mae": 1.0}
+            for m, v in ((R.USER_MEAN, 0.5), (R.KNN, 0.7), (R.KNN_TIME, 0.6), (R.RIDGE, 0.4),
+                         (R.LGBM, 0.8), (R.JRPP, 0.75), (R.JRPP_CU, 0.45), (R.ORACLE, 0.9))]
+    c = R.mechanism_checks(R.summary_table(rows))["smpd"]["random"]
+    assert c["knn_minus_user_mean"] == pytest.approx(0.2)
+    assert c["knn_time_minus_knn"] == pytest.approx(-0.1)
+    assert c["jrpp_content_user_minus_ridge"] == pytest.approx(0.05)
+    assert c["best_model"] == R.LGBM and c["best_minus_oracle"] == pytest.approx(-0.1)

@@ -406,7 +406,7 @@ def mechanism_checks(table: pd.DataFrame) -> dict:
     make visible (issue 10): retrieval vs identity (sessions), content vs identity (content
     appeal, cold start), time-aware vs time-blind retrieval (trends), JRPP vs the ridge on
     its own inputs, and the best non-oracle row with its gap to the oracle."""
-    src = table.set_index(["regime", "split", "model"])["src_mean"]
+    src = table.set_index(["regime", "split", "model"])["src_mean"].sort_index()   # sorted: fast, warning-free .loc
     out = {}
     for (regime, split), g in table.groupby(["regime", "split"], sort=False):
         s = src.loc[(regime, split)]
