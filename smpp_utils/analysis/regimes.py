@@ -122,11 +122,9 @@ def prepare_regime(dcfg) -> dict:
 
 def oracle_series(dcfg) -> pd.Series:
     """E[label | latent] per Pid (the simulator's exact expectation; no model reads it)."""
-    from ..data.prepare import raw_root, sim_config
-    from ..data.sim import oracle_predictions
+    from ..data.prepare import oracle_series as series
 
-    latent = pd.read_csv(raw_root(dcfg) / "sim_latent.csv").set_index("Pid")["latent_score"]
-    return pd.Series(oracle_predictions(latent.to_numpy(), sim_config(dcfg)), index=latent.index)
+    return series(dcfg)
 
 
 # ----------------------------------------------------------------------------- embeddings

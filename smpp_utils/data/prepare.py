@@ -131,12 +131,17 @@ def read_oracle(profile: str) -> dict | None:
     return {k: float(oracle[k]) for k in ("mse", "mae", "src")} if oracle else None
 
 
-def oracle_metrics(cfg, posts: pd.DataFrame, split: str = "test") -> dict:
-    """Oracle ceiling on ``split``: metrics of E[label | noise-free score] (SMPD-Sim only),
-    computed from the simulator's sidecar file that no model reads."""
-    from .report import oracle_on_split
+def oracle_series(cfg) -> pd.Series:
+    """E[label | noise-free score] per Pid (SMPD-Sim only), from the simulator's sidecar file
+    ``raw/sim_latent.csv`` that no model reads."""
     from .sim import oracle_predictions
 
     latent = pd.read_csv(raw_root(cfg) / "sim_latent.csv").set_index("Pid")["latent_score"]
-    pred = pd.Series(oracle_predictions(latent.to_numpy(), sim_config(cfg)), index=latent.index)
-    return oracle_on_split(posts, pred, split)
+    return pd.Series(oracle_predictions(latent.to_numpy(), sim_config(cfg)), index=latent.index)
+
+
+def oracle_metrics(cfg, posts: pd.DataFrame, split: str = "test") -> dict:
+    """Oracle ceiling on ``split``: metrics of :func:`oracle_series`."""
+    from .report import oracle_on_split
+
+    return oracle_on_split(posts, oracle_series(cfg), split)
