@@ -120,13 +120,6 @@ def prepare_regime(dcfg) -> dict:
             "data_fingerprint": report["data_fingerprint"]}
 
 
-def oracle_series(dcfg) -> pd.Series:
-    """E[label | latent] per Pid (the simulator's exact expectation; no model reads it)."""
-    from ..data.prepare import oracle_series as series
-
-    return series(dcfg)
-
-
 # ----------------------------------------------------------------------------- embeddings
 def frozen_encoders(profile: str, clip_model: str, device=None):
     """Stage 02's CLIP, loaded from the checkpoint that stage saved, in eval mode."""
@@ -370,7 +363,9 @@ def run_regime(profile: str, regime: str, cfg, jcfg, val_frac: float, test_frac:
         info = prepare_regime(dcfg)
     with clock("embed"):
         write_embeddings(dcfg.profile, embed, schemes)
-    oracle = oracle_series(dcfg)
+    from ..data.prepare import oracle_series
+
+    oracle = oracle_series(dcfg)          # E[label | latent] per Pid; no model reads it
     rows = []
     for scheme in schemes:
         for r in evaluate_scheme(dcfg.profile, scheme, cfg, jcfg, oracle, models, clock):
