@@ -25,7 +25,7 @@ help:
 	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
 	@echo "make lab     setup, then JupyterLab on notebooks/ with the project kernel (python3)"
-	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M) and bench_scale (20k/80k posts) -> reports/metrics/"
+	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M), bench_scale (20k/80k posts), bench_embed (extraction vs forward; needs the data stage) -> reports/metrics/"
 	@echo "make check-determinism   two clean ci runs in temp copies, compared byte for byte (slow)"
 	@echo "make normalize-notebooks rewrite notebooks/*.ipynb in the nbstripout filter's canonical form"
 
@@ -54,6 +54,7 @@ lab: setup
 bench: setup
 	$(PY) benchmarks/bench_jrpp.py --queries 16
 	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_embed.py
 
 clean-ci:
 	rm -rf data/ci models/ci reports/ci

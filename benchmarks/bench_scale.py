@@ -45,7 +45,7 @@ def run_size(posts: int, steps: int) -> dict:
     from smpp_utils.jrpp import JRPP, JRPPConfig
     from smpp_utils.jrpp.exact_topk import ComponentIndex, mol_topk
     from smpp_utils.jrpp.experiment import with_bank_pos
-    from smpp_utils.jrpp.synthetic import make_synthetic
+    from smpp_utils.data.synthetic import make_synthetic
 
     torch.set_num_threads(2)
     seconds, rss, cpu = {}, {}, {}

@@ -111,3 +111,11 @@ def test_stage_deps_cover_every_imported_module(stage):
     missing = [m for s, m in uncovered(ROOT, spec) if s == stage]
     assert not missing, (f"dvc.yaml stage {stage!r} imports modules that are not declared deps "
                          f"(add them, or their folder, to its deps): {missing}")
+
+
+def test_every_plot_is_a_stage_output():
+    """``dvc plots show`` reads only files some stage writes (a stale entry renders nothing)."""
+    d = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    outs = {o if isinstance(o, str) else next(iter(o)) for s in d["stages"].values() for o in s.get("outs", [])}
+    plots = [p if isinstance(p, str) else next(iter(p)) for p in d.get("plots", [])]
+    assert plots and not [p for p in plots if p not in outs]

@@ -33,13 +33,10 @@ seed matrices (mean over seeds), one-sided p for "A better than B" per metric.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import numpy as np
 import pandas as pd
 
-from ..core import paths
+from ..core import config, paths
 from ..core.io import read_parquet
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
@@ -96,19 +93,13 @@ def collect_predictions(profile: str, fingerprint: str) -> pd.DataFrame:
 
 
 def oracle_series(profile: str) -> pd.Series | None:
-    """Per-post oracle E[label | latent] (Pid index) of a simulated profile, None on real SMPD.
-    Uses the simulator config recorded beside the data (``raw/sim_config.json``)."""
-    from ..data.sim import SimConfig, oracle_predictions
+    """Per-post oracle E[label | latent] (Pid index) of a simulated profile, None on real SMPD:
+    ``data.prepare.oracle_series`` with the profile's data settings."""
+    from ..data.prepare import data_source, oracle_series as sim_oracle
 
-    raw = paths.data_dir(profile) / "raw"
-    stamp, latent = raw / "sim_config.json", raw / "sim_latent.csv"
-    if not (stamp.is_file() and latent.is_file()):
+    if data_source(profile) != "sim":
         return None
-    on_disk = json.loads(stamp.read_text())["config"]
-    names = {f.name for f in dataclasses.fields(SimConfig)}
-    cfg = SimConfig(**{k: v for k, v in on_disk.items() if k in names})
-    lat = pd.read_csv(latent).set_index("Pid")["latent_score"]
-    return pd.Series(oracle_predictions(lat.to_numpy(), cfg), index=lat.index, name="oracle")
+    return sim_oracle(config.stage("data", profile=profile)).rename("oracle")
 
 
 def add_oracle(preds: pd.DataFrame, oracle: pd.Series | None, posts: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,8 @@ PAPER_TABLE3_SMPD = pd.DataFrame({
 BOOSTING_NAMES = {("metadata", "LightGBM"): "Paper A: metadata (LightGBM)",
                   ("clipft", "LightGBM"): "Paper A: CLIPFT (LightGBM)",
                   ("clipft", "CatBoost"): "Paper A: CLIPFT (CatBoost)",
-                  ("direct", "neural head"): "Paper A: direct regression"}
+                  ("direct", "neural head"): "Paper A: direct regression (content only)",
+                  ("direct_meta", "neural head"): "Paper A: direct regression (content + metadata)"}
 
 
 def top_mask(y, frac: float) -> np.ndarray:
