@@ -112,6 +112,7 @@ class JrppKnobs:
     n_mol: int = knob(ge=1)                # mixture-of-logits components
     mol_dim: int = knob(ge=1)              # width of each MoL component
     shortlist: int = knob(ge=1)            # faiss shortlist per query; >= k
+    per_component: bool = knob()           # shortlist = union of the concat and per-MoL-component top lists (jrpp/exact_topk.py)
     k: int = knob(ge=1)                    # retrieved neighbours per query
     kprime_frac: float = knob(gt=0.0, le=1.0)   # Gumbel filter keeps k' = floor(kprime_frac * k), (0, 1]
     gumbel_tau: float = knob(gt=0.0)       # Gumbel-softmax temperature, > 0
@@ -135,7 +136,7 @@ class JrppKnobs:
 
 @dataclass
 class BoostingKnobs:
-    select_frac: float = knob(gt=0.0, le=1.0)   # fraction of features the selection step keeps, (0, 1]
+    select_frac: float = knob(gt=0.0, le=1.0)   # fraction of train posts the loss-based selection keeps (lowest classification loss), (0, 1]
     oof_folds: int = knob(ge=2)            # folds of the out-of-fold target encodings
     pca_dims: int = knob(ge=0)             # PCA components per embedding block (0 = none)
     n_seeds: int = knob(ge=1)              # seeds of each boosted model
