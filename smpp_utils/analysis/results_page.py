@@ -25,6 +25,7 @@ NOTEBOOKS = {
     "ablations": ("06_ablations", "JRPP ablations (Figure 4, Figure 5)"),
     "tail": ("07_tail_analysis", "Tail analysis (JRPP Table 3)"),
     "regimes": ("09_regimes", "Regime sweep: the main rows on every SMPD-Sim regime"),
+    "paper_a_ablations": ("10_paperA_ablations", "Paper A ablations: branches, prototypes, selection, tail, categories"),
 }
 
 # artefact stem (tables/<stem>.md, figures/<stem>.png) -> (stage, what it mirrors)
@@ -45,6 +46,10 @@ CATALOGUE = {
     "table3_reported_in_paper": ("tail", "JRPP Table 3 (as reported in the paper)"),
     "fig_tail_error_by_decile": ("tail", "error by popularity decile (Paper A tail discussion)"),
     "regimes": ("regimes", "when each paper's mechanism helps (issue 11, ours)"),
+    "paperA_ablation": ("paper_a_ablations", "Paper A ablations (feature-level branches, prototypes, selection)"),
+    "paperA_tail_oversampling": ("paper_a_ablations", "Paper A tail oversampling (popularity > 12)"),
+    "paperA_tail_shift": ("paper_a_ablations", "Paper A Figure 3 (prediction shift)"),
+    "paperA_category_mae": ("paper_a_ablations", "Paper A per-category error discussion"),
 }
 
 # headline test numbers for ``dvc metrics show``: (metrics file, dotted key) -> summary key

@@ -188,6 +188,13 @@ class RegimesKnobs:
 
 
 @dataclass
+class PaperAAblationsKnobs:
+    regressors: str = knob(items=str, choices=("LightGBM", "CatBoost"), nonempty=True)   # GBDTs of the new fits, comma list (rows of 05 read the same ones)
+    raw_text_emb: str = knob(spec=EMB_SPEC)   # stage-02 'file:array' of the posts' own title + tags: the raw-tags row
+    oversample_factor: int = knob(ge=1)    # train posts above tail.tail_threshold repeated this many times (1 = none)
+
+
+@dataclass
 class ProfileKnobs:
     name: str = knob(choices=PROFILES)     # the block's own key (ci | default | paper)
     reports: str = knob(nonempty=True)     # results folder: 'reports' or 'reports/<sub>', distinct per profile
@@ -196,7 +203,8 @@ class ProfileKnobs:
 
 SECTIONS = {"data": DataKnobs, "prototypes": PrototypesKnobs, "finetune": FinetuneKnobs,
             "jrpp": JrppKnobs, "boosting": BoostingKnobs, "ablations": AblationsKnobs,
-            "tail": TailKnobs, "head_to_head": HeadToHeadKnobs, "regimes": RegimesKnobs}
+            "tail": TailKnobs, "head_to_head": HeadToHeadKnobs, "regimes": RegimesKnobs,
+            "paper_a_ablations": PaperAAblationsKnobs}
 TOP_LEVEL = ("base", *PROFILES, "profile")
 
 

@@ -3,7 +3,8 @@ reports published only when the whole notebook succeeded.
 
     python -m smpp_utils STAGE [--profile P]          (= python -m smpp_utils.core.pipeline STAGE)
 
-STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail head_to_head regimes), ``check``
+STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail head_to_head regimes
+paper_a_ablations), ``check``
 (the pre-flight, ``smpp_utils.core.preflight``) or ``results`` (the results page,
 ``smpp_utils.analysis.results_page``). DVC calls this (dvc.yaml).
 
@@ -46,6 +47,7 @@ STAGES = {
     "tail": "07_tail_analysis",
     "head_to_head": "08_head_to_head",
     "regimes": "09_regimes",
+    "paper_a_ablations": "10_paperA_ablations",
 }
 EXTRA_STAGES = ("check", "results")
 STAGED_DIRS = ("tables", "figures", "metrics")   # copied into staging (read by later stages)
