@@ -187,6 +187,8 @@ def test_bad_lists_refused(tmp_path):
              "default.jrpp.tta_scales: item 'x' of '0.01,-1,x' is not a number")
     _refused(tmp_path, _with(r'tta_T_values: "0,1,4"', 'tta_T_values: "0,1.5,-2"'),
              "ci.ablations.tta_T_values: item '1.5'", "item '-2' of '0,1.5,-2': must be >= 0")
+    _refused(tmp_path, _with(r'k_values: "5,10"', 'k_values: "5,0"'),
+             "ci.ablations.k_values: item '0' of '5,0': must be >= 1")
     _refused(tmp_path, _with(r'^(\s+)top_fracs: "0\.2,0\.1"', r'\1top_fracs: "0.2,1.5"'),
              "default.tail.top_fracs: item '1.5' of '0.2,1.5': must be < 1.0")
 

@@ -153,6 +153,9 @@ class AblationsKnobs:
     variants: str = knob(items=str, choices=ABLATION_VARIANTS)   # comma list of variants trained in 06 ("" = none)
     n_seeds: int = knob(ge=1)              # the first n seeds of stage 04; <= jrpp.n_seeds
     tta_T_values: str = knob(items=int, ge=0, nonempty=True)     # Figure 5 values of T, comma list of ints >= 0
+    k_values: str = knob(items=int, ge=1)  # Figure 5 values of k (retrieved neighbours), comma list of ints >= 1 ("" = skip)
+    m_values: str = knob(items=int, ge=1)  # Figure 5 values of M (MoL components), comma list of ints >= 1 ("" = skip)
+    sweep_seeds: int = knob(ge=1)          # seeds per trained k / M point (first n of 04; <= n_seeds); the 04 point has n_seeds
 
 
 @dataclass
