@@ -12,8 +12,9 @@ with at scale: the concat faiss shortlist of K = ``--k0`` posts + exact MoL rera
 certificate of ``jrpp/exact_topk.py`` (recall vs brute, latency, fraction of queries certified
 exact, rescored candidates, cost as a fraction of brute force's wall latency and,
 ``*_cpu_cost_vs_brute``, of its process CPU time, the fairer measure on a machine shared with
-other jobs); ``per_component_*``: the per-component union (``jrpp.per_component: true``) at
-the same rerank budget, K = k0 / (M + 1) per list; ``concat_shortlist_topk_recall_vs_brute``:
+other jobs); ``per_component_*``: the per-component union of Ding & Zhai (``exact_topk``
+``per_component=True``) at the same rerank budget, K = k0 / (M + 1) per list (measured: worse
+than the longer concat list, so the model does not use it); ``concat_shortlist_topk_recall_vs_brute``:
 the concat shortlist at the model's small-bank ``shortlist`` (100).
 
 The bank vectors come from a randomly initialised JRPP encoder + MoL towers applied to

@@ -381,38 +381,3 @@ def test_retriever_trained_without_attention_bias(syn):
     m.training_loss(b).backward()
     assert m.mol.f.weight.grad.abs().sum() > 0 and m.mol.g.weight.grad.abs().sum() > 0
     assert m.agg.bias_scale.grad is None                  # the bias path is not used
-
-
-def test_per_component_union_retrieves_at_least_as_high_scores(syn):
-    """per_component: the candidates are a superset of the concat shortlist (the same
-    weights), so the k retrieved MoL scores are row-wise >= the concat mode's; a query never
-    retrieves itself; with K >= the bank the union is the whole bank = brute-force top-k."""
-    data, info = syn
-    torch.manual_seed(0)
-    base = make_model(info, data["train"], filter=False, ib=False)
-    union = make_model(info, data["train"], filter=False, ib=False, per_component=True)
-    union.load_state_dict(base.state_dict())
-    b = {k: v[:40] for k, v in data["train"].items()}
-    with torch.no_grad():
-        for m in (base, union):
-            m.on_epoch_start(0)
-        xq = base.encode(b)
-        _, s_cat = base._retrieve(b, xq, b["idx"], "train")
-        _, s_uni = union._retrieve(b, xq, b["idx"], "train")
-        assert (s_uni >= s_cat - 1e-6).all() and (s_uni > s_cat + 1e-6).any()
-        state = union.bank_index("train")
-        ids, own = union._union_shortlist(state, union.mol.query_components(xq, b["user"]), b["idx"].numpy())
-        assert ids.shape[1] == (SMALL["n_mol"] + 1) * (SMALL["shortlist"] + 1)
-        assert (own == (ids == b["idx"].view(-1, 1))).all()      # exactly the query's own slots masked
-        # K = bank size - 1: the union is the whole bank, so the scores are the brute-force top-k
-        full = make_model(info, data["train"], filter=False, ib=False, per_component=True,
-                          shortlist=len(data["train"]["y"]) - 1)
-        full.load_state_dict(base.state_dict())
-        full.on_epoch_start(0)
-        _, s_full = full._retrieve(b, xq, b["idx"], "train")
-        bank = full._bank_on(xq.device)
-        xr = full.encode(bank)
-        qc, qs = full.mol.query_components(xq, b["user"]), full.mol.query_summary(xq)
-        brute = full.mol.score_bank(qc, qs, full.mol.item_components(xr, bank["user"]), full.mol.item_summary(xr))
-        brute[torch.arange(40), b["idx"]] = -torch.inf
-        torch.testing.assert_close(s_full, brute.topk(SMALL["k"], dim=1).values, atol=1e-5, rtol=1e-5)

@@ -112,7 +112,6 @@ class JrppKnobs:
     n_mol: int = knob(ge=1)                # mixture-of-logits components
     mol_dim: int = knob(ge=1)              # width of each MoL component
     shortlist: int = knob(ge=1)            # faiss shortlist per query; >= k
-    per_component: bool = knob()           # shortlist = union of the concat and per-MoL-component top lists (jrpp/exact_topk.py)
     k: int = knob(ge=1)                    # retrieved neighbours per query
     kprime_frac: float = knob(gt=0.0, le=1.0)   # Gumbel filter keeps k' = floor(kprime_frac * k), (0, 1]
     gumbel_tau: float = knob(gt=0.0)       # Gumbel-softmax temperature, > 0

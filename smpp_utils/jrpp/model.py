@@ -4,11 +4,7 @@ Forward pass for a batch of query posts (Fig. 2 of the paper):
 
 1. encode each post: x = LayerNorm(GELU(W [img; txt; meta]))  (shared by queries and the bank)
 2. retrieve (:mod:`.retrieval`): faiss shortlist of ``shortlist`` bank posts, full MoL scores
-   (Eq. 5) with gradients, top ``k`` (Eq. 2); a train query never retrieves itself. With
-   ``per_component`` the shortlist is the union of the concat proxy's top ``shortlist`` and
-   every MoL component's top ``shortlist`` (:class:`.exact_topk.ComponentIndex`, the
-   per-component union of Ding & Zhai 2025): the exact MoL top-k at large banks
-   (``benchmarks/bench_jrpp.py``), at (M+1) times the rerank work
+   (Eq. 5) with gradients, top ``k`` (Eq. 2); a train query never retrieves itself
 3. candidates = [x_r; standardised label of r] (the bank's popularity is part of the
    retrieved context, as in retrieval-augmented popularity models; no leakage since a
    query is never its own neighbour and the bank is the train split only). A candidate is
@@ -45,7 +41,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .aggregator import Aggregator
-from .exact_topk import ComponentIndex
 from .filter import GumbelFilter
 from .ib import InformationBottleneck
 from .mol import MixtureOfLogits
@@ -80,7 +75,6 @@ class JRPPConfig:
     gumbel_noise: bool = True       # Gumbel noise in training (False: train selects as eval)
     query_user: bool = False        # a learned user-id embedding added to the post encoder
     shortlist_mode: str = "concat"
-    per_component: bool = False     # shortlist = union of the concat and per-component top lists (exact_topk.py)
     index_kind: str = "auto"
     eval_chunk: int = 512
 
@@ -205,19 +199,13 @@ class JRPP(nn.Module):
             b = {k: v[s:s + chunk] for k, v in bank.items()}
             if self.cfg.mol:
                 comp = self.mol.item_components(self.encode(b), b["user"])
-                out.append(comp.float().cpu() if self.cfg.per_component else
-                           self.mol.shortlist_vectors(comp, self.cfg.shortlist_mode).float().cpu())
+                out.append(self.mol.shortlist_vectors(comp, self.cfg.shortlist_mode).float().cpu())
             else:
                 out.append(self.static_vectors(b).cpu())
         return out and torch.cat(out).numpy()
 
     def _build(self) -> BankState:
-        vec = self._bank_vectors()
-        if self.cfg.mol and self.cfg.per_component:         # [N, M, D] components
-            check_bank(vec.reshape(len(vec), -1), "retrieval bank components")
-            return BankState(ComponentIndex(vec, self.cfg.index_kind, per_component=True),
-                             self._stamp(), len(vec))
-        vec = check_bank(vec, "retrieval bank vectors")
+        vec = check_bank(self._bank_vectors(), "retrieval bank vectors")
         return BankState(build_index(vec, self.cfg.index_kind), self._stamp(), len(vec))
 
     def bank_index(self, mode: str, rebuild: bool = False) -> BankState:
@@ -293,20 +281,15 @@ class JRPP(nn.Module):
         if cfg.mol:
             qc = self.mol.query_components(xq, batch["user"])
             qs = self.mol.query_summary(xq)
-            if cfg.per_component:
-                ids, own = self._union_shortlist(state, qc, excl)
-                ids, own = ids.to(dev), own.to(dev)
-            else:
-                qv = self.mol.shortlist_vectors(qc.detach(), cfg.shortlist_mode).float().cpu().numpy()
-                ids = torch.from_numpy(shortlist(state.index, qv, cfg.shortlist, excl, state.size)).to(dev)
-                own = None
+            qv = self.mol.shortlist_vectors(qc.detach(), cfg.shortlist_mode).float().cpu().numpy()
+            ids = torch.from_numpy(shortlist(state.index, qv, cfg.shortlist, excl, state.size)).to(dev)
             uniq, inv = torch.unique(ids, return_inverse=True)
             sub = {k: v[uniq] for k, v in bank.items()}
             xr = self.encode(sub)                   # with grad: candidates' embeddings
             rc = self.mol.item_components(xr, sub["user"])
             rs = self.mol.item_summary(xr)
             s, _, _ = self.mol.score(qc, qs, rc[inv], rs[inv])      # MoL scores (Eq. 5)
-            s = s.masked_fill(duplicate_mask(ids) if own is None else duplicate_mask(ids) | own, -1e4)
+            s = s.masked_fill(duplicate_mask(ids), -1e4)
             top = s.topk(cfg.k, dim=1).indices                      # top-k (Eq. 2)
             scores = s.gather(1, top)
             pos = inv.gather(1, top)
@@ -321,20 +304,6 @@ class JRPP(nn.Module):
             yk = (bank["y"][chosen].float() - self.label_mean) / self.label_std
             xk = torch.cat([xk, yk.unsqueeze(-1).to(xk.dtype)], dim=-1)
         return xk, scores
-
-    def _union_shortlist(self, state: BankState, qc: torch.Tensor, excl):
-        """Candidate bank positions [B, (M+1) K] of the per-component union (K = shortlist + 1,
-        so k remain after the query itself is dropped) and the mask [B, (M+1) K] of slots
-        that are the query itself or unfilled (-1, replaced by the row's first hit)."""
-        check_k(self.cfg.shortlist, state.size, excl is not None, "shortlist")
-        kk = min(self.cfg.shortlist + 1, state.size)
-        cid, _, _ = state.index.search(qc.detach().float().cpu().numpy(), kk)
-        ids = torch.from_numpy(cid)
-        own = ids < 0
-        if excl is not None:
-            own |= ids == torch.as_tensor(excl, dtype=ids.dtype).view(-1, 1)
-        ids = torch.where(ids < 0, ids[:, :1].clamp_min(0), ids)
-        return ids, own
 
     def describe(self) -> dict:
         return {**asdict(self.cfg), "n_params": sum(p.numel() for p in self.parameters())}
