@@ -25,7 +25,8 @@ help:
 	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
 	@echo "make lab     setup, then JupyterLab on notebooks/ with the project kernel (python3)"
-	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M), bench_scale (20k/80k posts), bench_embed (extraction vs forward; needs the data stage) -> reports/metrics/"
+	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M), bench_scale (20k/80k/305k posts), bench_embed (extraction vs forward; needs the data stage) -> reports/metrics/"
+	@echo "make gpu-check   on a CUDA machine: device/autocast, JRPP steps, faiss GPU index vs CPU -> reports/metrics/gpu_check.json"
 	@echo "make check-determinism   two clean ci runs in temp copies, compared byte for byte (slow)"
 	@echo "make normalize-notebooks rewrite notebooks/*.ipynb in the nbstripout filter's canonical form"
 
@@ -52,9 +53,13 @@ lab: setup
 
 # Speed/memory benchmarks (minutes to tens of minutes on 2 cores; JSON under reports/metrics/).
 bench: setup
-	$(PY) benchmarks/bench_jrpp.py --queries 16
-	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_jrpp.py --queries 16 --approx-from 2000000
+	$(PY) benchmarks/bench_scale.py --sizes 20000,80000,305613
 	$(PY) benchmarks/bench_embed.py
+
+# GPU smoke check (CUDA, autocast, faiss GPU vs CPU); exits 0 with a message where there is no GPU.
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
 
 clean-ci:
 	rm -rf data/ci models/ci reports/ci
@@ -79,4 +84,4 @@ check-determinism: setup
 	done; \
 	$(PY) -m smpp_utils.core.determinism $$d/a $$d/b
 
-.PHONY: help setup repro test lab bench clean-ci normalize-notebooks check-determinism
+.PHONY: help setup repro test lab bench gpu-check clean-ci normalize-notebooks check-determinism
