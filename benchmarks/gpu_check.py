@@ -8,8 +8,8 @@ Checks, each against its CPU result on the same inputs:
 1. ``core.device``: ``get_device()`` picks CUDA; ``autocast`` runs bf16/fp16 matmuls;
 2. ``core.trainer``: a few optimiser steps of JRPP (small dimensions, synthetic data) on the
    GPU under autocast, loss finite and decreasing;
-3. ``core.knn.build_index``: faiss moves the flat index to the GPU(s) (``index_cpu_to_all_gpus``)
-   and returns the same top-10 as the CPU index (recall vs CPU);
+3. ``core.knn.build_index``: faiss moves the flat index to the GPU(s) (sharded across them
+   when there are several) and returns the same top-10 as the CPU index (recall vs CPU);
 4. JRPP prediction on the GPU vs on the CPU with the same weights (max |difference|: autocast
    and GPU reductions make it small, not zero).
 """

@@ -71,3 +71,54 @@ def test_mechanism_checks_read_the_right_rows():
     assert c["knn_time_minus_knn"] == pytest.approx(-0.1)
     assert c["jrpp_content_user_minus_ridge"] == pytest.approx(0.05)
     assert c["best_model"] == R.LGBM and c["best_minus_oracle"] == pytest.approx(-0.1)
+
+
+def test_run_regime_keeps_the_test_predictions_it_scores(tmp_path, monkeypatch):
+    cfg = SimpleNamespace(**{**vars(config.stage("regimes", profile="ci")),
+                             "posts": 300, "image_size": 8, "n_seeds": 1, "lgbm_estimators": 20})
+    jcfg = SimpleNamespace(**config.section("jrpp", "ci"))
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    store: dict = {}
+    rows, _ = R.run_regime("ci", "smpd", cfg, jcfg, 0.1, 0.1, fake_embedder, schemes=("random",),
+                           models=FAST, log=None, store=store)
+    kept = store[("smpd", "random")]
+    from smpp_utils.core.metrics import regression_metrics
+
+    for r in rows:     # the stored matrix is exactly what the table's metrics were computed on
+        p = kept["preds"][r["model"]][0]
+        assert regression_metrics(kept["y"], p)["src"] == pytest.approx(r["src"])
+
+
+def _store(n=200, seed=0):
+    g = np.random.default_rng(seed)
+    y = g.normal(size=n)
+    good = y + 0.3 * g.normal(size=n)
+    bad = g.normal(size=n)
+    preds = {R.LGBM: np.stack([good, good + 0.01 * g.normal(size=n)]),   # seeded: (seeds, n)
+             R.JRPP: bad[None], R.KNN: bad[None], R.KNN_TIME: bad[None]}
+    return {("smpd", "random"): {"y": y, "preds": preds}}
+
+
+def test_significance_table_finds_a_real_gap_and_not_a_tie():
+    sig = R.significance_table(_store(), n_boot=300, seed=1)
+    src = sig[sig["metric"] == "src"].set_index("claim")
+    assert src.loc["Paper A's regressor family beats JRPP", "p_value"] < 0.01
+    assert src.loc["JRPP beats Paper A's regressor family", "p_value"] > 0.99
+    # KNN_TIME and KNN predict identically: the difference is 0 on every resample -> p = 1
+    assert src.loc["time-aware retrieval beats time-blind", "p_value"] == 1.0
+    # claims whose models were not evaluated (ridge, user mean, matched JRPP) are skipped
+    assert "content beats identity" not in set(sig["claim"])
+    # BH q >= p, and every (claim, metric) is a row
+    assert (sig["q_bh"] >= sig["p_value"] - 1e-12).all()
+    assert set(sig["metric"]) == {"src", "mse"} and len(sig) == 2 * 4
+
+
+def test_significance_is_seeded_and_summarised():
+    a = R.significance_table(_store(), n_boot=200, seed=3)
+    b = R.significance_table(_store(), n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    held = R.claims_summary(a)
+    assert held["Paper A's regressor family beats JRPP"]["src"] == ["smpd/random"]
+    assert held["JRPP beats Paper A's regressor family"]["src"] == []
+    md = R.significance_display(a)
+    assert list(md.columns)[:3] == ["regime", "split", "claim (A beats B)"] and len(md) == 4

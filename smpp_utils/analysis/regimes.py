@@ -45,6 +45,12 @@ Per regime (``regimes.regimes``):
 
    Seeded rows (LightGBM, JRPP) run ``n_seeds`` seeds; the others are deterministic and are
    evaluated once (``seeds`` = 1, std 0).
+4. **Significance per regime.** Each claim of ``CLAIMS`` ("A beats B") is tested on every
+   (regime, split) by the head-to-head's paired bootstrap over the test posts
+   (``analysis.significance.paired_bootstrap``: one-sided p, a seeded model's prediction is its
+   seeds' matrix, ``n_boot`` resamples), for SRC and MSE; ``q_bh`` is the Benjamini-Hochberg
+   adjusted p over all the tests of the table (``scipy.stats.false_discovery_control``), since
+   a sweep of this size makes some raw p < 0.05 by chance.
 
 Everything is seeded and runs single-process on CPU; the sweep is sized for the stage's
 budget (README: <= 8 min on 2 cores at the default profile) by ``regimes.posts`` and
@@ -84,6 +90,19 @@ JRPP_ROWS = {JRPP: (None, {}),
              JRPP_CU: (False, dict(MATCHED_OVERRIDES))}
 
 METRICS = ("src", "mse", "mae")
+SIG_METRICS = ("src", "mse")
+
+# The claims tested per (regime, split): (A, B, what "A beats B" would show). Both directions
+# of the papers' head-to-head, then each mechanism's own test (issue 10's named regimes).
+CLAIMS = (
+    (JRPP, LGBM, "JRPP beats Paper A's regressor family"),
+    (LGBM, JRPP, "Paper A's regressor family beats JRPP"),
+    (JRPP, KNN, "learned retrieval beats fixed retrieval"),
+    (JRPP_CU, RIDGE, "information-matched JRPP beats ridge on its own inputs"),
+    (KNN_TIME, KNN, "time-aware retrieval beats time-blind"),
+    (RIDGE, USER_MEAN, "content beats identity"),
+    (KNN, USER_MEAN, "retrieval beats identity"),
+)
 
 
 # ----------------------------------------------------------------------------- data
@@ -285,8 +304,10 @@ class Clock:
 
 
 def evaluate_scheme(key: str, scheme: str, cfg, jcfg, oracle: pd.Series, models=MODELS,
-                    clock: Clock | None = None) -> list[dict]:
-    """Per-seed test metrics of every row in ``models`` on dataset ``key``, split ``scheme``."""
+                    clock: Clock | None = None, store: dict | None = None) -> list[dict]:
+    """Per-seed test metrics of every row in ``models`` on dataset ``key``, split ``scheme``.
+    ``store``, when given, receives the test labels (``"y"``) and each model's test
+    predictions as a (seeds, n_test) matrix (``"preds"``), for :func:`significance_table`."""
     from ..data.features import metadata_features
     from ..data.inputs import build_inputs
     from ..data.splits import load_posts
@@ -343,6 +364,9 @@ def evaluate_scheme(key: str, scheme: str, cfg, jcfg, oracle: pd.Series, models=
             d, inf = inputs[use_meta]
             d = with_bank_pos(d)
             preds[row] = [fit_jrpp_row(d, inf, jcfg, s, overrides) for s in seeds]
+    if store is not None:
+        store["y"] = y["test"]
+        store["preds"] = {m: np.stack(preds[m]) for m in models}
     rows = []
     for model in models:
         for i, p in enumerate(preds[model]):
@@ -353,9 +377,10 @@ def evaluate_scheme(key: str, scheme: str, cfg, jcfg, oracle: pd.Series, models=
 
 def run_regime(profile: str, regime: str, cfg, jcfg, val_frac: float, test_frac: float, embed,
                schemes=("random", "chrono"), models=MODELS, clock: Clock | None = None,
-               log=print) -> tuple[list[dict], dict]:
+               log=print, store: dict | None = None) -> tuple[list[dict], dict]:
     """Simulate, embed and evaluate one regime: (per-seed rows, split sizes and fingerprint).
-    ``clock`` accumulates the time of each step and model (over regimes when shared)."""
+    ``clock`` accumulates the time of each step and model (over regimes when shared);
+    ``store[(regime, scheme)]`` receives each scheme's test labels and predictions."""
     clock = clock or Clock()
     w0 = time.perf_counter()
     dcfg = data_config(profile, regime, cfg, val_frac, test_frac)
@@ -368,7 +393,8 @@ def run_regime(profile: str, regime: str, cfg, jcfg, val_frac: float, test_frac:
     oracle = oracle_series(dcfg)          # E[label | latent] per Pid; no model reads it
     rows = []
     for scheme in schemes:
-        for r in evaluate_scheme(dcfg.profile, scheme, cfg, jcfg, oracle, models, clock):
+        kept = store.setdefault((regime, scheme), {}) if store is not None else None
+        for r in evaluate_scheme(dcfg.profile, scheme, cfg, jcfg, oracle, models, clock, kept):
             rows.append({"regime": regime, "split": scheme, **r})
     if log:
         log(f"{regime}: {time.perf_counter() - w0:.0f} s; split sizes {info['split_sizes']}")
@@ -477,21 +503,83 @@ def save_pdf(fig, path) -> None:
 # ----------------------------------------------------------------------------- the sweep
 def run_sweep(profile: str, cfg, jrpp_section, data_section: dict, embed, log=print):
     """Every regime of ``cfg.regimes`` under every scheme of ``cfg.schemes``: (per-seed rows
-    as a DataFrame, {regime: split sizes and fingerprint}, the Clock)."""
+    as a DataFrame, {regime: split sizes and fingerprint}, the Clock, {(regime, scheme):
+    test labels and predictions} for :func:`significance_table`)."""
     jcfg = jrpp_config(jrpp_section, cfg)
     schemes = [s.strip() for s in str(cfg.schemes).split(",") if s.strip()]
     clock = Clock()
-    rows, info = [], {}
+    rows, info, store = [], {}, {}
     for regime in [r.strip() for r in str(cfg.regimes).split(",") if r.strip()]:
         r, i = run_regime(profile, regime, cfg, jcfg, float(data_section["val_frac"]),
-                          float(data_section["test_frac"]), embed, schemes, MODELS, clock, log)
+                          float(data_section["test_frac"]), embed, schemes, MODELS, clock, log, store)
         rows += r
         info[regime] = i
-    return pd.DataFrame(rows), info, clock
+    return pd.DataFrame(rows), info, clock, store
 
 
-def metrics_json(table: pd.DataFrame, info: dict, cfg) -> dict:
-    """``metrics/regimes.json``: test SRC/MSE/MAE per regime/split/model and the mechanism checks."""
+def significance_table(store: dict, n_boot: int, seed: int, claims=CLAIMS,
+                       metrics=SIG_METRICS) -> pd.DataFrame:
+    """One row per (regime, split, claim, metric): the paired bootstrap of "A beats B" on that
+    split's test posts (the same ``seed``, hence the same resamples, for every claim of a
+    split), and ``q_bh``, the Benjamini-Hochberg adjusted p over every row. Claims whose
+    models were not evaluated are skipped."""
+    from scipy.stats import false_discovery_control
+
+    from .significance import compare
+
+    out = []
+    for (regime, split), kept in store.items():
+        preds = kept["preds"]
+        for a, b, claim in claims:
+            if a not in preds or b not in preds:
+                continue
+            res = compare(kept["y"], preds[a], preds[b], metrics, n_boot=int(n_boot), seed=int(seed))
+            for m, r in res.items():
+                out.append({"regime": regime, "split": split, "claim": claim, "a": a, "b": b,
+                            "metric": m, "value_a": r.value_a, "value_b": r.value_b,
+                            "improvement": r.improvement, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                            "p_value": r.p_value, "n_boot": r.n_boot, "n_test": r.n_posts})
+    table = pd.DataFrame(out)
+    if len(table):
+        table["q_bh"] = false_discovery_control(table["p_value"].to_numpy(), method="bh")
+    return table
+
+
+def significance_display(sig: pd.DataFrame, metric: str = "src", digits: int = 3) -> pd.DataFrame:
+    """The markdown version: one row per (regime, split, claim) for ``metric``, the
+    improvement with its CI, p and q."""
+    s = sig[sig["metric"] == metric]
+    return pd.DataFrame({
+        "regime": s["regime"], "split": s["split"], "claim (A beats B)": s["claim"],
+        f"{metric.upper()} A - B" if metric == "src" else f"{metric.upper()} B - A":
+            [f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+             for v, lo, hi in zip(s["improvement"], s["ci_low"], s["ci_high"])],
+        "p": s["p_value"].round(4), "q (BH)": s["q_bh"].round(4),
+    }).reset_index(drop=True)
+
+
+def significance_caption(n_boot: int, n_seeds: int, alpha: float = 0.05) -> str:
+    return ("Regime sweep significance - simulated data (SMPD-Sim v2 regimes), not real SMPD. "
+            "Per regime and split, each claim 'A beats B' is a one-sided paired bootstrap over "
+            f"that split's test posts ({n_boot} resamples; a seeded row enters as the mean over "
+            f"its {n_seeds} seed(s) of the metric on each resample); the interval is the 95% "
+            "percentile CI of the improvement (positive = A better). q (BH): Benjamini-Hochberg "
+            f"adjusted p over every test of the table (SRC and MSE); a claim holds at q < {alpha}.")
+
+
+def claims_summary(sig: pd.DataFrame, alpha: float = 0.05) -> dict:
+    """{claim: {metric: [(regime, split), ...] where it holds at q_bh < alpha}}."""
+    out: dict = {}
+    for r in sig.to_dict("records"):
+        held = out.setdefault(r["claim"], {}).setdefault(r["metric"], [])
+        if r["q_bh"] < alpha:
+            held.append(f"{r['regime']}/{r['split']}")
+    return out
+
+
+def metrics_json(table: pd.DataFrame, info: dict, cfg, sig: pd.DataFrame | None = None) -> dict:
+    """``metrics/regimes.json``: test SRC/MSE/MAE per regime/split/model, the mechanism checks
+    and, with ``sig`` (:func:`significance_table`), each claim's p / q per regime and split."""
     res = {}
     for r in table.to_dict("records"):
         res.setdefault(r["regime"], {}).setdefault(r["split"], {})[r["model"]] = {
@@ -501,4 +589,15 @@ def metrics_json(table: pd.DataFrame, info: dict, cfg) -> dict:
             "checks": {g: {s: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in d.items()}
                            for s, d in sp.items()} for g, sp in mechanism_checks(table).items()},
             "data": {g: {"split_sizes": i["split_sizes"], "data_fingerprint": i["data_fingerprint"]}
-                     for g, i in info.items()}}
+                     for g, i in info.items()},
+            **({} if sig is None else {"significance": _significance_json(sig)})}
+
+
+def _significance_json(sig: pd.DataFrame) -> dict:
+    out: dict = {}
+    for r in sig.to_dict("records"):
+        out.setdefault(r["regime"], {}).setdefault(r["split"], {}).setdefault(r["claim"], {})[r["metric"]] = {
+            "improvement": round(float(r["improvement"]), 6), "ci_low": round(float(r["ci_low"]), 6),
+            "ci_high": round(float(r["ci_high"]), 6), "p_value": round(float(r["p_value"]), 6),
+            "q_bh": round(float(r["q_bh"]), 6)}
+    return {"claims": out, "held_at_q_0.05": claims_summary(sig)}

@@ -51,6 +51,7 @@ CATALOGUE = {
     "table3_reported_in_paper": ("tail", "JRPP Table 3 (as reported in the paper)"),
     "fig_tail_error_by_decile": ("tail", "error by popularity decile (Paper A tail discussion)"),
     "regimes": ("regimes", "when each paper's mechanism helps (issue 11, ours)"),
+    "regimes_significance": ("regimes", "which claims hold on which regime: paired bootstrap p / BH q (ours)"),
     "paperA_ablation": ("paper_a_ablations", "Paper A ablations (feature-level branches, prototypes, selection)"),
     "paperA_tail_oversampling": ("paper_a_ablations", "Paper A tail oversampling (popularity > 12)"),
     "paperA_tail_shift": ("paper_a_ablations", "Paper A Figure 3 (prediction shift)"),

@@ -1,6 +1,13 @@
 """The one nearest-neighbour index of the study: faiss inner-product search (exact flat, or
 approximate IVF / HNSW for large banks), on the GPU when faiss sees one.
 
+Several GPUs: the index is SHARDED across them by default (``GpuMultipleClonerOptions.shard``:
+each GPU holds 1/G of the bank, a search queries every shard and merges the top-k), so a bank
+that does not fit one GPU's memory still fits G of them; ``gpu_shard=False`` replicates the
+whole bank on every GPU instead (more query throughput, no memory relief). On the GPU the
+``auto`` kind stays exact (flat) at every bank size: a flat GPU search over a 1M bank is a
+matrix product, while an IVF re-index costs minutes of k-means (bench_scale.json, CPU).
+
 Used by JRPP's retrieval (:mod:`smpp_utils.jrpp.retrieval`: shortlist vectors of the MoL) and
 by the fixed cosine retrievers of the retrieval baselines (:class:`CosineRetriever`).
 
@@ -68,16 +75,30 @@ def l2_normalise(x) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def to_gpus(index, n_gpus: int, shard: bool = True):
+    """``index`` moved to the first ``n_gpus`` GPUs: sharded (the bank split across them) or
+    replicated (a full copy on each). Call before ``add``: a sharded index distributes the
+    rows as they are added."""
+    fa = _faiss()
+    co = fa.GpuMultipleClonerOptions()
+    co.shard = bool(shard) and n_gpus > 1
+    return fa.index_cpu_to_all_gpus(index, co=co, ngpu=int(n_gpus))
+
+
 def build_index(emb, kind: str = "auto", approx_threshold: int = 200_000,
                 nlist: int | None = None, nprobe: int | None = None, hnsw_m: int = 32,
-                ef_search: int = 128, use_gpu: bool | None = None, seed: int = 0):
+                ef_search: int = 128, use_gpu: bool | None = None, seed: int = 0,
+                gpu_shard: bool = True):
     """A faiss inner-product index over ``emb`` [N, d]. ``kind``: flat | ivf | hnsw | auto
-    (flat up to ``approx_threshold`` rows, ivf above). IVF k-means is seeded by ``seed``."""
+    (on CPU flat up to ``approx_threshold`` rows, ivf above; on GPU always flat). IVF k-means
+    is seeded by ``seed``. On several GPUs the index is sharded (``gpu_shard``, module doc)."""
     fa = _faiss()
     emb = check_bank(emb)
     n, d = emb.shape
+    n_gpus = fa.get_num_gpus() if use_gpu is None or use_gpu else 0
+    use_gpu = n_gpus > 0 if use_gpu is None else bool(use_gpu)
     if kind == "auto":
-        kind = "flat" if n <= approx_threshold else "ivf"
+        kind = "flat" if use_gpu or n <= approx_threshold else "ivf"
     if kind == "flat":
         index = fa.IndexFlatIP(d)
     elif kind == "ivf":
@@ -95,9 +116,8 @@ def build_index(emb, kind: str = "auto", approx_threshold: int = 200_000,
         index.hnsw.efSearch = ef_search
     else:
         raise ValueError(f"unknown index kind {kind!r}; expected flat | ivf | hnsw | auto")
-    use_gpu = (fa.get_num_gpus() > 0) if use_gpu is None else use_gpu
     if use_gpu and kind != "hnsw":          # HNSW has no GPU implementation in faiss
-        index = fa.index_cpu_to_all_gpus(index)
+        index = to_gpus(index, max(1, n_gpus), gpu_shard)
     with fixed_threads():
         index.add(emb)
     return index

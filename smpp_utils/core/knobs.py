@@ -187,6 +187,7 @@ class RegimesKnobs:
     lgbm_leaves: int = knob(ge=2)          # LightGBM leaves per tree
     jrpp_epochs: int = knob(ge=1)          # JRPP epochs per fit here (the rest of its knobs: the jrpp section)
     jrpp_batch_size: int = knob(ge=2)      # JRPP batch here (smaller data than stage 04: keeps the steps per epoch up)
+    n_boot: int = knob(ge=1)               # paired-bootstrap resamples of each claim's test per regime and split
 
 
 @dataclass
