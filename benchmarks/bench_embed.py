@@ -27,7 +27,7 @@ from smpp_utils.core import config, paths
 from smpp_utils.core.device import autocast, get_device
 from smpp_utils.core.io import write_json
 from smpp_utils.data.splits import load_posts
-from smpp_utils.embed.encoders import (PostImageDataset, _eval_preprocess, _loader, create_clip,
+from smpp_utils.embed.encoders import (PostImageDataset, create_clip, eval_preprocess, post_loader,
                                        extract_clip, image_root)
 
 
@@ -60,8 +60,8 @@ def main(argv=None) -> int:
     model, _, tokenizer = create_clip(cfg.clip_model, None, device=device)
     batch = int(cfg.embed_batch)
     root = image_root(a.profile)
-    ds = PostImageDataset(posts, root, _eval_preprocess(model), tokenizer)
-    batches = [(im, tok) for im, tok, _ in _loader(ds, batch, 0, device)]   # decoded once, kept
+    ds = PostImageDataset(posts, root, eval_preprocess(model), tokenizer)
+    batches = [(im, tok) for im, tok, _ in post_loader(ds, batch, 0, device)]   # decoded once, kept
     forward_rate(model, batches[:1], device)                                 # warm-up
     fwd = forward_rate(model, batches, device)
     runs = []

@@ -151,3 +151,16 @@ def test_stage05_results_need_every_seed(tmp_path, monkeypatch):
     assert r["variant"] == "dual" and r["n_train"] == 1 and r["metrics"]["mae"] == pytest.approx(0.75)
     with pytest.raises(KeyError, match="boosting.parquet.*seed 8"):
         ablations.stage05_results("ci", posts, "fp", {"dual": "clipft"}, ["LightGBM"], [7, 8])
+
+
+def test_refit_check_names_the_seed_and_the_file():
+    ablations.check_refit(0.0, 7)
+    with pytest.raises(ValueError, match=r"seed 7\).*boosting.parquet by up to 0.01"):
+        ablations.check_refit(0.01, 7)
+
+
+def test_row_labels_fill_the_selection_share_and_raw_block():
+    labels, selection = ablations.row_labels("minilm_text", 0.77, ["global_only"])
+    assert "minilm_text" in labels["raw_tags"] and "77%" in labels["random_frac"]
+    assert selection == {"dual": "loss-selected 77%", "global_only": "loss-selected 77%",
+                         "random_frac": "random 77%"}

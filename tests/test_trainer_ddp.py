@@ -5,12 +5,11 @@ checkpoints. Cases: a ragged last batch (13 rows -> shards of 7 and 6) and a las
 row (rank 1's shard is empty)."""
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
+from ddp_harness import run_ranks  # tests/ is on sys.path (pytest rootdir)
 
 from smpp_utils.core import checkpoint, trainer
 
@@ -46,31 +45,20 @@ def _train(n, ckpt):
     return t
 
 
-def _worker(rank, world, port, out):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), SMPP_THREADS="1")
-    try:
-        for name, n in CASES.items():
-            t = _train(n, Path(out) / name)            # the Trainer joins the group itself
-            assert t.world == world and t.rank == rank
-            checkpoint.save_checkpoint(Path(out) / f"{name}_rank{rank}.pt",
-                                       {"model": t.model.state_dict(),
-                                        "train_loss": t.history.train_loss, "val": t.history.val_mse})
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _ranks(rank, out):
+    world = int(os.environ["WORLD_SIZE"])
+    for name, n in CASES.items():
+        t = _train(n, Path(out) / name)            # the Trainer joins the group itself
+        assert t.world == world and t.rank == rank
+        checkpoint.save_checkpoint(Path(out) / f"{name}_rank{rank}.pt",
+                                   {"model": t.model.state_dict(),
+                                    "train_loss": t.history.train_loss, "val": t.history.val_mse})
 
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    run_ranks(_ranks, out)
     return out
 
 

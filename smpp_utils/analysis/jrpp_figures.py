@@ -18,13 +18,11 @@ raised to ``max(shortlist, k)`` when a grid k exceeds it; k' = floor(kprime_frac
 k through :attr:`JRPPConfig.kprime`. T is inference only over the ``n_seeds`` checkpoints of
 stage 04 (:func:`smpp_utils.jrpp.ablation.tta_sensitivity` per seed).
 
-Figure 6. :func:`retrieve` reproduces the model's own two-stage retrieval at evaluation
-(faiss shortlist over the bank's MoL shortlist vectors, then the full gated MoL score of
-Eq. 5 on it, top n) and returns the bank positions and scores that ``JRPP._retrieve`` keeps
-internal. It reads the model's bank through ``JRPP._bank_on`` (there is no public accessor,
-and jrpp/ must not change here). With ``n`` <= the model's shortlist the top n are exactly
-the model's top n; for the top-50 score distribution the shortlist is widened to 50 when it
-is shorter.
+Figure 6. :func:`retrieve` calls the model's own two-stage retrieval at evaluation,
+``JRPP.mol_topk`` (faiss shortlist over the bank's MoL shortlist vectors, then the full gated
+MoL score of Eq. 5 on it, top n: the code path training and prediction use) for the bank
+positions and scores. With ``n`` <= the model's shortlist the top n are exactly the model's
+top n; for the top-50 score distribution the shortlist is widened to 50 when it is shorter.
 """
 
 from __future__ import annotations
@@ -42,7 +40,6 @@ from ..core.reports import name_dataset, untruncate_bars
 from ..core.trainer import predict
 from ..jrpp import ablation
 from ..jrpp.experiment import seeds, train_jrpp, tta_choice
-from ..jrpp.retrieval import duplicate_mask, shortlist
 from ..jrpp.tta import predict_tta
 
 METRICS = ("mse", "mae", "src")
@@ -190,6 +187,17 @@ def pick_queries(y: np.ndarray) -> dict[str, int]:
     return {"high": int(order[-1]), "median": int(order[(len(y) - 1) // 2]), "low": int(order[0])}
 
 
+def fig4_caption(label: str, sim: bool, n_seeds: int) -> str:
+    return (f"Figure 4 (table) - JRPP ablation on the test split, {label}"
+            + (" (simulated data, not real SMPD)" if sim else "") + f"; mean ± std over {n_seeds} seed(s).")
+
+
+def sweep_note(name: str, value, n_seeds: int, sweep_seeds: int) -> str:
+    """Caption note of a Figure 5 k / M sweep: which point is stage 04's model."""
+    return (f"The {name} = {value} point is stage 04's model ({n_seeds} seed(s)); the others are "
+            f"trained here with the same data and trainer ({sweep_seeds} seed(s)).")
+
+
 @torch.no_grad()
 def retrieve(model, split: dict, rows, n: int, k0: int | None = None):
     """The model's evaluation retrieval for the posts ``rows`` of ``split``: (bank positions
@@ -203,21 +211,10 @@ def retrieve(model, split: dict, rows, n: int, k0: int | None = None):
     rows = torch.as_tensor(np.asarray(rows), dtype=torch.int64)
     b = {k: v[rows] for k, v in split.items() if torch.is_tensor(v) and len(v) == len(split["y"])}
     xq = model.encode(b)
-    state = model.bank_index("eval")
-    mol = model.mol
-    qc, qs = mol.query_components(xq, b["user"]), mol.query_summary(xq)
-    qv = mol.shortlist_vectors(qc, model.cfg.shortlist_mode).float().cpu().numpy()
     excl = b["bank_pos"].cpu().numpy() if "bank_pos" in b else None
     k0 = int(k0 or max(int(model.cfg.shortlist), n))
-    ids = torch.from_numpy(shortlist(state.index, qv, k0, excl, state.size))
-    bank = model._bank_on(xq.device)
-    uniq, inv = torch.unique(ids, return_inverse=True)
-    sub = {k: v[uniq] for k, v in bank.items()}
-    xr = model.encode(sub)
-    s, _, _ = mol.score(qc, qs, mol.item_components(xr, sub["user"])[inv], mol.item_summary(xr)[inv])
-    s = s.masked_fill(duplicate_mask(ids), -torch.inf)
-    top = s.topk(n, dim=1)
-    return ids.gather(1, top.indices).numpy(), top.values.float().numpy()
+    ids, scores, _, _ = model.mol_topk(b, xq, n, k0, excl, fill=-torch.inf)
+    return ids.numpy(), scores.float().numpy()
 
 
 def case_study(model, data: dict, info: dict, n_show: int = 7, n_dist: int = 50):

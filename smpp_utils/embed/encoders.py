@@ -177,7 +177,9 @@ class PostImageDataset(Dataset):
         return img, self.tokenizer(self.texts[i])[0], i
 
 
-def _loader(ds, batch_size, num_workers, device, shuffle=False, generator=None, drop_last=False):
+def post_loader(ds, batch_size, num_workers, device, shuffle=False, generator=None, drop_last=False):
+    """The DataLoader over a :class:`PostImageDataset` that pre-training and extraction use
+    (pinned memory on CUDA; benchmarks/bench_embed.py times the same one)."""
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=num_workers, drop_last=drop_last,
                       pin_memory=device.type == "cuda",
@@ -217,13 +219,13 @@ def pretrain_clip(model, posts_train: pd.DataFrame, image_root, tokenizer, epoch
                          "train split only")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if preprocess is None:
-        preprocess = _eval_preprocess(model)
+        preprocess = eval_preprocess(model)
     ds = PostImageDataset(posts_train, image_root, preprocess, tokenizer)
     drop_last = len(ds) > batch_size   # no tiny last batch: it makes the contrastive loss noisy
 
     def loader(epoch):                  # seeded per epoch, so a resumed run sees the same order
         gen = torch.Generator().manual_seed(int(seed) * 1000 + epoch)
-        return _PairBatches(_loader(ds, batch_size, num_workers, device, shuffle=True,
+        return _PairBatches(post_loader(ds, batch_size, num_workers, device, shuffle=True,
                                     generator=gen, drop_last=drop_last))
 
     steps_per_epoch = max(len(loader(0)), 1)
@@ -276,7 +278,7 @@ class _ClipObjective(torch.nn.Module):
         self.clip.logit_scale.clamp_(0, math.log(100))
 
 
-def _eval_preprocess(model):
+def eval_preprocess(model):
     """open_clip's evaluation transform for ``model`` (as ``create_clip`` returns it)."""
     from open_clip.model import get_model_preprocess_cfg
     from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -294,12 +296,12 @@ def extract_clip(model, posts: pd.DataFrame, image_root, tokenizer, batch_size: 
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if preprocess is None:
-        preprocess = _eval_preprocess(model)
+        preprocess = eval_preprocess(model)
     model.eval()
     ds = PostImageDataset(posts, image_root, preprocess, tokenizer)
     img_out = txt_out = None
     t0 = time.time()
-    for images, tokens, idx in tqdm(_loader(ds, batch_size, num_workers, device),
+    for images, tokens, idx in tqdm(post_loader(ds, batch_size, num_workers, device),
                                     desc="extract CLIP", leave=False, disable=not progress):
         with autocast(device):
             fi = model.encode_image(images.to(device, non_blocking=True))

@@ -271,6 +271,31 @@ class JRPP(nn.Module):
             z, kl = self.cand_proj(torch.cat([cand, xq.unsqueeze(1).expand(-1, cand.shape[1], -1)], -1)), zero
         return self.agg(xq, z, scores if self.cfg.attn_bias else None), kl             # Eq. 6
 
+    def mol_topk(self, batch: dict, xq: torch.Tensor, n: int, k0: int, exclude=None, state=None,
+                 bank=None, fill: float = -1e4):
+        """The MoL retrieval of Eq. 2 / 5 for the queries ``batch`` (encoded ``xq``): a faiss
+        shortlist of ``k0`` bank posts by the concat proxy of the current ``state`` index
+        (default: the eval index), the gated MoL score on it, top ``n``. ``exclude``: per query
+        the bank position it must not retrieve (itself), or -1. Returns (bank positions
+        [B, n], MoL scores [B, n], the shortlisted posts' encodings [U, P] - with grad - and
+        each chosen post's row in them [B, n]). Duplicate shortlist slots score ``fill``."""
+        dev = xq.device
+        bank = self._bank_on(dev) if bank is None else bank
+        state = self.bank_index("eval") if state is None else state
+        qc = self.mol.query_components(xq, batch["user"])
+        qs = self.mol.query_summary(xq)
+        qv = self.mol.shortlist_vectors(qc.detach(), self.cfg.shortlist_mode).float().cpu().numpy()
+        ids = torch.from_numpy(shortlist(state.index, qv, int(k0), exclude, state.size)).to(dev)
+        uniq, inv = torch.unique(ids, return_inverse=True)
+        sub = {k: v[uniq] for k, v in bank.items()}
+        xr = self.encode(sub)                   # with grad: candidates' embeddings
+        rc = self.mol.item_components(xr, sub["user"])
+        rs = self.mol.item_summary(xr)
+        s, _, _ = self.mol.score(qc, qs, rc[inv], rs[inv])      # MoL scores (Eq. 5)
+        s = s.masked_fill(duplicate_mask(ids), fill)
+        top = s.topk(int(n), dim=1).indices                     # top-n (Eq. 2)
+        return ids.gather(1, top), s.gather(1, top), xr, inv.gather(1, top)
+
     def _retrieve(self, batch: dict, xq: torch.Tensor, exclude, mode: str):
         """Top-k candidates [B,k,P(+1)] and their retrieval scores [B,k]."""
         dev = xq.device
@@ -279,21 +304,8 @@ class JRPP(nn.Module):
         excl = None if exclude is None else exclude.detach().cpu().numpy()
         cfg = self.cfg
         if cfg.mol:
-            qc = self.mol.query_components(xq, batch["user"])
-            qs = self.mol.query_summary(xq)
-            qv = self.mol.shortlist_vectors(qc.detach(), cfg.shortlist_mode).float().cpu().numpy()
-            ids = torch.from_numpy(shortlist(state.index, qv, cfg.shortlist, excl, state.size)).to(dev)
-            uniq, inv = torch.unique(ids, return_inverse=True)
-            sub = {k: v[uniq] for k, v in bank.items()}
-            xr = self.encode(sub)                   # with grad: candidates' embeddings
-            rc = self.mol.item_components(xr, sub["user"])
-            rs = self.mol.item_summary(xr)
-            s, _, _ = self.mol.score(qc, qs, rc[inv], rs[inv])      # MoL scores (Eq. 5)
-            s = s.masked_fill(duplicate_mask(ids), -1e4)
-            top = s.topk(cfg.k, dim=1).indices                      # top-k (Eq. 2)
-            scores = s.gather(1, top)
-            pos = inv.gather(1, top)
-            xk, chosen = xr[pos], ids.gather(1, top)
+            chosen, scores, xr, pos = self.mol_topk(batch, xq, cfg.k, cfg.shortlist, excl, state, bank)
+            xk = xr[pos]
         else:
             qv = self.static_vectors(batch)
             ids = torch.from_numpy(shortlist(state.index, qv.cpu().numpy(), cfg.k, excl, state.size)).to(dev)

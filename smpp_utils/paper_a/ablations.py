@@ -247,7 +247,46 @@ def consistency_gap(a: dict, b: dict) -> float:
     return float(np.max(np.abs(np.asarray(a["y_pred"]) - np.asarray(b["y_pred"]))))
 
 
+def check_refit(gap: float, seed: int, tol: float = 1e-6) -> None:
+    """Refitting stage 05's dual LightGBM here must give its predictions (``consistency_gap``
+    up to ``tol``): otherwise ``predictions/boosting.parquet`` came from other inputs/knobs."""
+    if gap > tol:
+        raise ValueError(f"refitting stage 05's dual LightGBM (seed {seed}) differs from "
+                         f"predictions/boosting.parquet by up to {gap:.3g}: that file was made from other "
+                         "inputs or knobs; rerun stage boosting")
+
+
 # ----------------------------------------------------------------------------- tables
+def row_labels(raw_block: str, select_frac: float, fitted: Iterable[str]) -> tuple[dict, dict]:
+    """(row label, training-row selection) per variant for :func:`ablation_frames`: the
+    :data:`LABELS` with the raw-text block and the selection share filled in; ``fitted`` (the
+    variants fitted on the loss selection) and "dual" are loss-selected, "random_frac" random."""
+    pct = f"{select_frac:.0%}"
+    labels = {**LABELS, "raw_tags": LABELS["raw_tags"].format(raw=raw_block),
+              "random_frac": LABELS["random_frac"].format(pct=pct)}
+    selection = {**{v: f"loss-selected {pct}" for v in ("dual", *fitted)}, "random_frac": f"random {pct}"}
+    return labels, selection
+
+
+def _dataset_phrase(label: str, sim: bool) -> str:
+    return label + (" - simulated data (SMPD-Sim), not real SMPD" if sim else "")
+
+
+def tail_caption(label: str, sim: bool, threshold: float, seeds) -> str:
+    seeds = list(seeds)
+    return (f"Table: Paper A tail oversampling, LightGBM on the dual features, {_dataset_phrase(label, sim)}"
+            f". Train posts (loss-selected) with popularity > {threshold:g} repeated k times; "
+            f"test metrics mean ± std over {len(seeds)} seed(s) {seeds}; tail = test posts above "
+            f"the threshold; bias = mean(prediction - label) there. Factor 1 is stage 05's fit.")
+
+
+def category_caption(label: str, sim: bool, seeds) -> str:
+    seeds = list(seeds)
+    return (f"Table: Paper A per-category test MAE, {_dataset_phrase(label, sim)}"
+            f"; LightGBM, MAE per category and seed, mean ± std over {len(seeds)} seed(s) {seeds}; "
+            "sorted by the dual model's MAE (hardest first). Predictions of stage 05.")
+
+
 def _cell(s: Mapping, key: str) -> str:
     return f"{s[f'{key}_mean']:.4f}" if s["n_seeds"] < 2 else mean_std_cell(s[f"{key}_mean"], s[f"{key}_std"])
 
