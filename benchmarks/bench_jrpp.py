@@ -1,10 +1,13 @@
-"""JRPP benchmark (not part of make test): training throughput, retrieval latency per
+"""JRPP retrieval benchmark (not part of make test): retrieval latency per
 batch (faiss shortlist + MoL rerank, and the per-component top-K union + exact MoL rerank of
 ``jrpp/exact_topk.py``, vs brute-force MoL over the whole bank), approximate index recall@50,
 peak memory, for synthetic banks of 10k / 100k / 1M posts.
 
     python benchmarks/bench_jrpp.py [--sizes 10000,100000,1000000] [--out reports/metrics/bench_jrpp.json]
-                                    [--k0 512 --max-k 512] [--no-train]
+                                    [--k0 512 --max-k 512]
+
+JRPP's training cost (an epoch through ``core.trainer``, bank re-index included, at 16k to
+244k-post banks) is measured by ``benchmarks/bench_scale.py``.
 
 ``two_stage_topk_recall_vs_brute`` / ``two_stage_ms``: the retrieval JRPP trains and predicts
 with at scale: the concat faiss shortlist of K = ``--k0`` posts + exact MoL rerank (= params
@@ -34,39 +37,14 @@ import numpy as np
 import torch
 
 from smpp_utils.core.io import write_json
-from smpp_utils.data.synthetic import make_synthetic
 from smpp_utils.jrpp import JRPP, JRPPConfig
 from smpp_utils.jrpp.exact_topk import ComponentIndex, mol_topk
 from smpp_utils.jrpp.retrieval import build_index, shortlist
 from smpp_utils.core.paths import metrics_dir
-from smpp_utils.core.trainer import iterate
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def throughput(n_train: int, cfg: JRPPConfig, steps: int, batch: int, dims) -> dict:
-    data, info = make_synthetic(n_train, 10, 10, di=dims[0], dt=dims[1], dm=dims[2], n_users=2500, seed=0)
-    torch.manual_seed(0)
-    m = JRPP(info["dims"], info["n_users"], info["label_mean"], cfg, bank=data["train"])
-    opt = torch.optim.Adam(m.parameters(), 1e-4)
-    t0 = time.perf_counter()
-    m.on_epoch_start(0)
-    reindex = time.perf_counter() - t0
-    seen, t0, c0 = 0, time.perf_counter(), time.process_time()
-    for i, b in enumerate(iterate(data["train"], batch, True, torch.Generator().manual_seed(0))):
-        if i >= steps:
-            break
-        loss = m.training_loss(b)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        seen += len(b["y"])
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"bank": n_train, "batch": batch, "steps": steps, "posts_per_s": seen / wall,
-            "posts_per_cpu_s": seen / cpu, "reindex_s": reindex,
-            "est_epoch_s": n_train / (seen / wall) + reindex}
 
 
 def clustered(n: int, d: int, rng, n_clusters: int = 256) -> torch.Tensor:
@@ -185,26 +163,17 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--out", default=str(metrics_dir("default") / "bench_jrpp.json"))
     ap.add_argument("--queries", type=int, default=64, help="queries per latency batch")
-    ap.add_argument("--train-bank", type=int, default=16000)
-    ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--approx-from", type=int, default=500_000)
     ap.add_argument("--target-recall", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--k0", type=int, default=512, help="exact_topk: first shortlist length")
     ap.add_argument("--max-k", type=int, default=512, help="exact_topk: largest shortlist length")
-    ap.add_argument("--no-train", action="store_true", help="skip the training-throughput part")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     tracemalloc.start()
-    train_cfg = JRPPConfig()          # default-profile model dimensions
     bench_cfg = JRPPConfig(proj_dim=128, n_mol=8, mol_dim=32, shortlist=100, k=50)
     res = {"device": str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
-           "threads": a.threads, "train_model": train_cfg.__dict__, "retrieval_model": bench_cfg.__dict__}
-    if not a.no_train:
-        res["train"] = throughput(a.train_bank, train_cfg, a.steps, 512, (512, 384, 20))
-        if torch.cuda.is_available():
-            res["train"]["cuda_max_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        print(res["train"])
+           "threads": a.threads, "retrieval_model": bench_cfg.__dict__}
     res["retrieval"] = []
     for n in [int(s) for s in a.sizes.split(",") if s.strip()]:
         r = latency(n, bench_cfg, a.queries, (64, 64), a.approx_from, a.target_recall,

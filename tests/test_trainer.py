@@ -220,3 +220,18 @@ def test_train_config_from_knobs():
     assert cfg.grad_clip == trainer.TrainConfig().grad_clip   # not a knob: never read from cfg
     assert cfg.max_minutes is None
     assert trainer.TrainConfig.from_knobs(None, 0) == trainer.TrainConfig(seed=0)
+
+
+def test_backward_is_called_only_by_the_trainer():
+    """Every torch model of the study (and the benchmarks) trains through core.trainer: no
+    other module of the package or benchmarks/ calls .backward() (tests may, to check
+    gradients)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    calls = [f"{p.relative_to(root)}:{i}" for p in [*(root / "smpp_utils").rglob("*.py"), *(root / "benchmarks").glob("*.py")]
+             if p.name != "trainer.py" or p.parent.name != "core"
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"\.backward\(", line.split("#")[0])]
+    assert calls == []
