@@ -97,17 +97,23 @@ def _canonical_train(posts, n_train: int):
                          "postdate": pd.to_datetime(p["Postdate"].astype("int64"), unit="s", utc=True)})
 
 
-def _embed_sample(sample: int) -> float:
-    """Seconds per post of smpp-vit-tiny's image + text towers (batches of 256, no grad)."""
-    import torch
-
+def _clip_inputs(n: int):
+    """(smpp-vit-tiny with random weights, its tokenizer, its image side, ``n`` tokenised
+    sample texts)."""
     from smpp_utils.embed.encoders import create_clip
 
     model, _, tok = create_clip("smpp-vit-tiny", None, "cpu")
     size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else int(size)
+    return model, tok, size, tok([f"post {i} tag{i % 7} sunset city" for i in range(n)])
+
+
+def _embed_sample(sample: int) -> float:
+    """Seconds per post of smpp-vit-tiny's image + text towers (batches of 256, no grad)."""
+    import torch
+
+    model, _, size, texts = _clip_inputs(256)
     g = torch.Generator().manual_seed(0)
-    texts = tok([f"post {i} tag{i % 7} sunset city" for i in range(256)])
     t = time.perf_counter()
     with torch.no_grad():
         for s in range(0, sample, 256):
@@ -121,16 +127,12 @@ def _finetune_steps(steps: int, batch: int = 128) -> float:
     import torch
 
     from smpp_utils.core.trainer import TrainConfig, Trainer
-    from smpp_utils.embed.encoders import create_clip
     from smpp_utils.paper_a.prompts import PromptCLIP, random_bank
 
-    clip, _, tok = create_clip("smpp-vit-tiny", None, "cpu")
-    size = clip.visual.image_size
-    size = size[0] if isinstance(size, (tuple, list)) else int(size)
+    clip, tok, size, texts = _clip_inputs(batch)
     bank = random_bank(77, 11, int(clip.visual.output_dim), 384, seed=0)
     model = PromptCLIP(clip, tok, bank, global_ctx=16, local_ctx=8, attn_heads=4)
     g = torch.Generator().manual_seed(0)
-    texts = tok([f"post {i} tag{i % 7} sunset city" for i in range(batch)])
 
     def loader(epoch):
         for _ in range(steps + 1):

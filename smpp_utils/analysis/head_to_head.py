@@ -235,13 +235,8 @@ def significance_table(preds: pd.DataFrame, labels: pd.Series, pairs, n_boot: in
     """One row per claim and metric: observed values, improvement, CI, one-sided p."""
     test_pids = np.sort(preds.loc[preds["split"] == "test", "Pid"].unique())
     y = labels.reindex(test_pids).to_numpy(dtype=float)
-    rows = []
-    for claim, a, b in pairs:
-        A, B = prediction_matrix(preds, a, test_pids), prediction_matrix(preds, b, test_pids)
-        for m, r in significance.compare(y, A, B, n_boot=n_boot, seed=seed, alpha=alpha).items():
-            rows.append({"claim": claim, "A": a, "B": b, "seeds_a": len(A), "seeds_b": len(B),
-                         **r.as_dict()})
-    return pd.DataFrame(rows)
+    mats = {m: prediction_matrix(preds, m, test_pids) for _, a, b in pairs for m in (a, b)}
+    return pd.DataFrame(significance.claim_rows(y, mats, pairs, n_boot=n_boot, seed=seed, alpha=alpha))
 
 
 # ----------------------------------------------------------------------------- report

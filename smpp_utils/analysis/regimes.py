@@ -92,16 +92,16 @@ JRPP_ROWS = {JRPP: (None, {}),
 METRICS = ("src", "mse", "mae")
 SIG_METRICS = ("src", "mse")
 
-# The claims tested per (regime, split): (A, B, what "A beats B" would show). Both directions
+# The claims tested per (regime, split): ("A beats B" in words, A, B), as head_to_head.claims. Both directions
 # of the papers' head-to-head, then each mechanism's own test (issue 10's named regimes).
 CLAIMS = (
-    (JRPP, LGBM, "JRPP beats Paper A's regressor family"),
-    (LGBM, JRPP, "Paper A's regressor family beats JRPP"),
-    (JRPP, KNN, "learned retrieval beats fixed retrieval"),
-    (JRPP_CU, RIDGE, "information-matched JRPP beats ridge on its own inputs"),
-    (KNN_TIME, KNN, "time-aware retrieval beats time-blind"),
-    (RIDGE, USER_MEAN, "content beats identity"),
-    (KNN, USER_MEAN, "retrieval beats identity"),
+    ("JRPP beats Paper A's regressor family", JRPP, LGBM),
+    ("Paper A's regressor family beats JRPP", LGBM, JRPP),
+    ("learned retrieval beats fixed retrieval", JRPP, KNN),
+    ("information-matched JRPP beats ridge on its own inputs", JRPP_CU, RIDGE),
+    ("time-aware retrieval beats time-blind", KNN_TIME, KNN),
+    ("content beats identity", RIDGE, USER_MEAN),
+    ("retrieval beats identity", KNN, USER_MEAN),
 )
 
 
@@ -525,22 +525,17 @@ def significance_table(store: dict, n_boot: int, seed: int, claims=CLAIMS,
     models were not evaluated are skipped."""
     from scipy.stats import false_discovery_control
 
-    from .significance import compare
+    from .significance import claim_rows
 
     out = []
     for (regime, split), kept in store.items():
-        preds = kept["preds"]
-        for a, b, claim in claims:
-            if a not in preds or b not in preds:
-                continue
-            res = compare(kept["y"], preds[a], preds[b], metrics, n_boot=int(n_boot), seed=int(seed))
-            for m, r in res.items():
-                out.append({"regime": regime, "split": split, "claim": claim, "a": a, "b": b,
-                            "metric": m, "value_a": r.value_a, "value_b": r.value_b,
-                            "improvement": r.improvement, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                            "p_value": r.p_value, "n_boot": r.n_boot, "n_test": r.n_posts})
+        pairs = [c for c in claims if c[1] in kept["preds"] and c[2] in kept["preds"]]
+        out += [{"regime": regime, "split": split, **r}
+                for r in claim_rows(kept["y"], kept["preds"], pairs, metrics, n_boot=int(n_boot), seed=int(seed))]
     table = pd.DataFrame(out)
     if len(table):
+        table = (table.drop(columns=["seeds_a", "seeds_b"])
+                 .rename(columns={"A": "a", "B": "b", "n_posts": "n_test"}))
         table["q_bh"] = false_discovery_control(table["p_value"].to_numpy(), method="bh")
     return table
 

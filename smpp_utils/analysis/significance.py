@@ -143,3 +143,17 @@ def paired_bootstrap(y, pred_a, pred_b, metric: str = "src", n_boot: int = 2000,
 def compare(y, pred_a, pred_b, metrics=METRICS, **kw) -> dict[str, BootstrapResult]:
     """:func:`paired_bootstrap` for each metric, the same resamples for all (same seed)."""
     return {m: paired_bootstrap(y, pred_a, pred_b, m, **kw) for m in metrics}
+
+
+def claim_rows(y, preds, pairs, metrics=METRICS, **kw) -> list[dict]:
+    """One row per (claim, metric) for each ``(claim, A, B)`` of ``pairs``: the claim, the two
+    model names, their seed counts and :class:`BootstrapResult`'s fields. ``preds`` maps a
+    model name to its test prediction (vector or (seeds, n) matrix); ``kw`` go to
+    :func:`compare` (the same seed, hence the same resamples, for every claim)."""
+    rows = []
+    for claim, a, b in pairs:
+        A, B = _as_matrix(preds[a], len(y), a), _as_matrix(preds[b], len(y), b)
+        for r in compare(y, A, B, metrics, **kw).values():
+            rows.append({"claim": claim, "A": a, "B": b, "seeds_a": len(A), "seeds_b": len(B),
+                         **r.as_dict()})
+    return rows

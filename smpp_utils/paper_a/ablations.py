@@ -317,9 +317,8 @@ def ablation_frames(results: list[dict], order: Iterable[str], labels: Mapping[s
 
 def ablation_caption(label: str, sim: bool, regressors, n_test: int, seeds, n_selected: int,
                      n_train: int, frac: float, raw_block: str, pca_dims) -> str:
-    data = " - simulated data (SMPD-Sim), not real SMPD" if sim else ""
     pca = f" Embedding blocks reduced to {pca_dims} PCA components each (fitted on train rows)." if pca_dims else ""
-    return (f"Table: Paper A ablations, {'/'.join(regressors)}, on {label}{data}. Test split ({n_test} "
+    return (f"Table: Paper A ablations, {'/'.join(regressors)}, on {_dataset_phrase(label, sim)}. Test split ({n_test} "
             f"posts); SRC / MAE / MSE as mean ± std over {len(seeds)} seed(s) {list(seeds)} (stage 05's "
             f"seeds; ΔSRC/ΔMAE: difference of the means from the dual row of the same regressor, "
             f"LightGBM for the direct rows). **The branch rows are feature-level ablations**: blocks of "
