@@ -164,3 +164,32 @@ def test_row_labels_fill_the_selection_share_and_raw_block():
     assert "minilm_text" in labels["raw_tags"] and "77%" in labels["random_frac"]
     assert selection == {"dual": "loss-selected 77%", "global_only": "loss-selected 77%",
                          "random_frac": "random 77%"}
+
+
+# ----------------------------------------------------------------------------- retrained rows
+def test_retrained_branch_rows_are_named_grouped_and_ordered():
+    from smpp_utils.paper_a import branch_retrain
+
+    assert branch_retrain.parse_branches("global, local") == ["global", "local"]
+    assert branch_retrain.parse_branches("") == []
+    with pytest.raises(ValueError, match="unknown branch.*enhanced"):
+        branch_retrain.parse_branches("global,enhanced")
+    for b in branch_retrain.BRANCH_LOSS:
+        row = f"{b}_retrained"
+        assert row in ablations.ORDER and "RETRAINED" in ablations.LABELS[row]
+        assert ablations.GROUPS[row] == "branches (retrained)"
+        assert branch_retrain.block_name(b, "image") == f"{b}model_image"
+        assert ablations.block_of(branch_retrain.block_name(b, "image") + "_003") == f"{b}model_image"
+    labels, selection = ablations.row_labels("minilm_text", 0.77, ["global_retrained"])
+    assert selection["global_retrained"] == "loss-selected 77%"
+
+
+def test_retrained_rows_require_prototypes_and_the_backbone(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    d = tmp_path / "data" / "ci"
+    plain = ablations.required_inputs("ci", "minilm:text")
+    retrain = ablations.required_inputs("ci", "minilm:text", retrain=True)
+    assert str(d / "prototypes.npz") in retrain and str(d / "prototypes.npz") not in plain
+    assert str(tmp_path / "models" / "ci" / "clip_pretrain.pt") in retrain
+    with pytest.raises(FileNotFoundError, match="clip_pretrain.pt"):
+        ablations.check_inputs("ci", "minilm:text", retrain=True)

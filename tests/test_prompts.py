@@ -163,6 +163,25 @@ def test_frozen_backbone_gets_no_gradient(bank):
         == {n for n in named if not n.startswith("clip.")}
 
 
+@pytest.mark.parametrize("branch", ["global", "local"])
+def test_retrained_branch_loss_trains_only_that_branch(bank, branch):
+    """Notebook 10's retrained rows (branch_retrain.BRANCH_LOSS): with one branch's loss only,
+    the other branch's prompts get exactly zero gradient and this branch's a nonzero one."""
+    from smpp_utils.paper_a.branch_retrain import BRANCH_LOSS
+
+    m = _model(bank, freeze=True, **BRANCH_LOSS[branch])
+    clip, tok = _clip()
+    m.loss_parts(_batch(6, tok=tok))["total"].backward()
+    named = dict(m.named_parameters())
+    own = {"global": ["global_prompts.ctx", "cross_modal.type_embed", "head.weight"],
+           "local": ["local_prompts.ctx", "local_prompts.spatial"]}
+    other = own["local" if branch == "global" else "global"]
+    for name in own[branch]:
+        assert named[name].grad.abs().sum() > 0, name
+    for name in other:
+        assert named[name].grad.abs().sum() == 0, name
+
+
 def test_loss_falls_on_fixed_batch(bank):
     m = _model(bank)
     _, tok = _clip()

@@ -18,6 +18,9 @@ and where (per category) the model errs.
   ``enhanced`` is the prototype cross-attention output (Eq. 6) and ``probs`` the softmax of
   the mean of the global, local and enhanced logits, so both depend on the prototypes and go
   together.
+* **Branch ablation, retrained** (:mod:`.branch_retrain`, ``retrain_branches``): the prompt
+  model trained again with only the global (``global_retrained``) or only the local
+  (``local_retrained``) prompt loss; metadata + that model's image, text and branch features.
 * **Encoder.** Frozen CLIP + MiniLM (stage 02) against CLIPFT, both on all train rows, and
   stage 03's direct regression (CLIP fine-tuned end to end on popularity).
 * **Sample selection.** Loss-selected ``select_frac`` of the train posts (the paper's 77%,
@@ -62,6 +65,8 @@ LABELS = {
     "no_branch": "image + text only (no prompt branch, no prototypes)",
     "global_only": "global branch only (image + text + global)",
     "local_only": "local branch only (image + text + local)",
+    "global_retrained": "global prompts only, RETRAINED (image + text + global of a model trained with the global loss only)",
+    "local_retrained": "local prompts only, RETRAINED (image + text + local of a model trained with the local loss only)",
     "no_prototypes": "w/o prototypes (image + text + global + local)",
     "raw_tags": "raw user tags instead of prototypes (image + text + global + local + {raw})",
     "clip_frozen": "frozen CLIP image/text + MiniLM text (stage 02), all train posts",
@@ -72,20 +77,28 @@ LABELS = {
     "metadata": "metadata only (no content features)",
 }
 GROUPS = {"dual": "reference", "no_branch": "branches", "global_only": "branches",
-          "local_only": "branches", "no_prototypes": "branches", "raw_tags": "text prototypes",
+          "local_only": "branches", "no_prototypes": "branches",
+          "global_retrained": "branches (retrained)", "local_retrained": "branches (retrained)", "raw_tags": "text prototypes",
           "clip_frozen": "encoder", "direct": "encoder", "direct_meta": "encoder",
           "all_posts": "sample selection", "random_frac": "sample selection", "metadata": "reference"}
 # row order of the ablation table
-ORDER = ("dual", "global_only", "local_only", "no_prototypes", "no_branch", "raw_tags",
+ORDER = ("dual", "global_only", "local_only", "global_retrained", "local_retrained", "no_prototypes", "no_branch", "raw_tags",
          "all_posts", "random_frac", "clip_frozen", "direct", "direct_meta", "metadata")
 
 
 # ----------------------------------------------------------------------------- inputs
-def required_inputs(profile: str, raw_text_emb: str) -> dict[str, str]:
-    """{path: the stage that writes it} of every file this stage reads."""
+def required_inputs(profile: str, raw_text_emb: str, retrain: bool = False) -> dict[str, str]:
+    """{path: the stage that writes it} of every file this stage reads (``retrain``: also
+    what the retrained branch rows train on)."""
     d = paths.data_dir(profile)
     emb = raw_text_emb.split(":")[0]
-    return {str(d / "posts.parquet"): "data (notebooks/01_data.ipynb)",
+    train = {}
+    if retrain:
+        from ..embed.encoders import clip_checkpoint_path
+
+        train = {str(d / "prototypes.npz"): "prototypes (notebooks/02_prototypes.ipynb)",
+                 str(clip_checkpoint_path(profile)): "prototypes (notebooks/02_prototypes.ipynb)"}
+    return {**train, str(d / "posts.parquet"): "data (notebooks/01_data.ipynb)",
             str(d / "splits.parquet"): "data (notebooks/01_data.ipynb)",
             str(d / "emb" / f"{emb}.npz"): "prototypes (notebooks/02_prototypes.ipynb)",
             str(d / INPUTS["clipft"][0]): INPUTS["clipft"][1],
@@ -94,10 +107,10 @@ def required_inputs(profile: str, raw_text_emb: str) -> dict[str, str]:
             str(d / "predictions" / "boosting.parquet"): "boosting (notebooks/05_boosting.ipynb)"}
 
 
-def check_inputs(profile: str, raw_text_emb: str) -> None:
+def check_inputs(profile: str, raw_text_emb: str, retrain: bool = False) -> None:
     """Fail before any work, naming every missing input file and the stage that writes it."""
     missing = [f"  {p}  <- written by stage {s}" for p, s in
-               required_inputs(profile, raw_text_emb).items() if not Path(p).is_file()]
+               required_inputs(profile, raw_text_emb, retrain).items() if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError("paper_a_ablations stage: input files are missing; run the "
                                 "stages that write them first (dvc repro):\n" + "\n".join(missing))
@@ -321,9 +334,11 @@ def ablation_caption(label: str, sim: bool, regressors, n_test: int, seeds, n_se
     return (f"Table: Paper A ablations, {'/'.join(regressors)}, on {_dataset_phrase(label, sim)}. Test split ({n_test} "
             f"posts); SRC / MAE / MSE as mean ± std over {len(seeds)} seed(s) {list(seeds)} (stage 05's "
             f"seeds; ΔSRC/ΔMAE: difference of the means from the dual row of the same regressor, "
-            f"LightGBM for the direct rows). **The branch rows are feature-level ablations**: blocks of "
-            f"the ONE dual model of stage 03 are dropped before boosting; no prompt model is retrained "
-            f"per row. 'enhanced' (prototype cross-attention, Eq. 6) and 'probs' (softmax of the mean "
+            f"LightGBM for the direct rows). **The 'branches' rows are feature-level ablations**: blocks of "
+            f"the ONE dual model of stage 03 are dropped before boosting. The 'branches (retrained)' rows "
+            f"(if any) train the prompt model again with one branch's loss only (stage 03's knobs and "
+            f"seed, one prompt-model seed) and boost that model's image, text and branch features, on "
+            f"the dual model's loss selection. 'enhanced' (prototype cross-attention, Eq. 6) and 'probs' (softmax of the mean "
             f"of the global, local and enhanced logits) both depend on the prototypes and are dropped "
             f"together; the raw-tags row puts `{raw_block}` (stage 02, the post's own title + tags) "
             f"where they were. Loss-based selection keeps {n_selected} of {n_train} train posts "

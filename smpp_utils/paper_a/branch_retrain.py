@@ -1,0 +1,136 @@
+"""Paper A's prompt ablation with the prompt model RETRAINED per row (notebook 10).
+
+The feature-level rows of :mod:`.ablations` drop blocks of stage 03's one dual model. The
+paper's question ("only global prompts", "only local prompts", Sec. 3.2 / its prompt
+ablation) is about models *trained* that way, so here stage 03's model is trained again, with
+the same knobs (``finetune`` section), backbone, prototypes, images and seed, and the loss of
+ONE branch (:class:`~.prompts.PromptCLIP`'s loss weights):
+
+* ``global``: ``w_local = 0`` - the global prompts and the prototype cross-attention (their
+  CE terms share ``w_global``) and, if not frozen, the backbone learn; the local prompts stay
+  at their initialisation;
+* ``local``: ``w_global = 0`` - only the local prompts (and the backbone) learn.
+
+The image-text contrastive term keeps its weight in both, as in the dual model. Each model's
+features for the regressor are its own image, text and branch blocks (``BRANCH_BLOCKS``): the
+retrained counterpart of the feature-level ``global_only`` / ``local_only`` rows. Each row is
+one full stage-03 fine-tuning (one prompt-model seed, the profile seed; the GBDT seeds on top).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..core import config, io, paths
+from ..core.device import get_device, seed_everything
+from ..data import load_posts
+from ..embed.encoders import post_texts
+from . import prompts
+from .prototypes import load_prototypes
+
+BRANCH_LOSS = {"global": {"w_local": 0.0}, "local": {"w_global": 0.0}}   # PromptCLIP loss weights
+BRANCH_BLOCKS = {"global": ("image", "text", "global"), "local": ("image", "text", "local")}
+BRANCH_TOP1 = {"global": "top1_val_global", "local": "top1_val_local"}   # prompts.branch_top1 key
+
+
+def parse_branches(spec: str) -> list[str]:
+    """'global,local' -> ['global', 'local'] ('' = none); an unknown branch is an error."""
+    out = [b.strip() for b in str(spec).split(",") if b.strip()]
+    bad = [b for b in out if b not in BRANCH_LOSS]
+    if bad:
+        raise ValueError(f"retrain_branches: unknown branch(es) {bad}; expected a comma list of "
+                         f"{sorted(BRANCH_LOSS)}")
+    return out
+
+
+def block_name(branch: str, block: str) -> str:
+    """Feature-block name of one retrained model's block: 'globalmodel_image' (the matrix
+    columns become 'globalmodel_image_000' ...)."""
+    return f"{branch}model_{block}"
+
+
+@dataclass
+class Inputs:
+    """What stage 03 trains on, loaded once for every retrained branch."""
+    posts: pd.DataFrame
+    labels: np.ndarray
+    split: np.ndarray
+    bank: prompts.PrototypeBank
+    images: prompts.ImageBank
+    text_tokens: torch.Tensor
+
+
+def load_inputs(profile: str, fingerprint: str, device, num_workers: int = 0) -> Inputs:
+    """Stage 03's posts (all, labelled or not, as it trains on them), class labels, prototype
+    bank, decoded images and tokenised texts; the split fingerprint must be ``fingerprint``."""
+    d = paths.data_dir(profile)
+    _, preprocess, tokenizer, _ = prompts.load_backbone(profile, device)
+    posts, fp = load_posts(profile, labelled_only=False)
+    if fp != fingerprint:
+        raise io.FingerprintMismatch(f"{d / 'splits.parquet'}: split fingerprint {fp!r}, expected {fingerprint!r}")
+    bank = prompts.bank_from_prototypes(load_prototypes(d / "prototypes.npz", expect_fingerprint=fp))
+    root = paths.resolve(io.read_parquet_meta(d / "posts.parquet")["root"])
+    images = prompts.ImageBank.from_posts(posts, root, preprocess, num_workers=num_workers, cache_gb=2.0)
+    return Inputs(posts, prompts.post_labels(posts, bank),
+                  posts["split"].astype("string").fillna("unlabelled").to_numpy(), bank, images,
+                  prompts.tokenize_posts(tokenizer, post_texts(posts)))
+
+
+def retrain(branch: str, profile: str, inputs: Inputs, pids, device, seed: int | None = None) -> dict:
+    """Stage 03's fine-tuning with ``branch``'s loss only (``BRANCH_LOSS``); returns
+    ``{"blocks": {block_name: array} (rows in ``pids`` order), "top1_val": the branch's own val
+    top-1, "epoch_seconds": [...]}``. ``seed`` defaults to the profile seed (stage 03's)."""
+    cfg = config.stage("finetune", profile=profile)
+    seed = cfg.seed if seed is None else int(seed)
+    seed_everything(seed)
+    clip, _, tokenizer, _ = prompts.load_backbone(profile, device)
+    weights = {"w_global": cfg.w_global, "w_local": cfg.w_local, **BRANCH_LOSS[branch]}
+    model = prompts.PromptCLIP(clip, tokenizer, inputs.bank, global_ctx=cfg.global_ctx,
+                               local_ctx=cfg.local_ctx, temperature=cfg.temperature,
+                               attn_heads=cfg.attn_heads, w_contrastive=cfg.w_contrastive,
+                               freeze_backbone=bool(cfg.freeze_backbone), **weights)
+    rows = {"label": torch.as_tensor(inputs.labels), "text": inputs.text_tokens}
+    train = np.flatnonzero(inputs.split == "train")
+    hist = prompts.fit_loop(model, inputs.images, rows, train, epochs=cfg.epochs, lr=cfg.lr,
+                            weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, device=device,
+                            seed=seed, desc=f"retrain {branch} only")
+    pos = pd.Index(inputs.posts["Pid"]).get_indexer(np.asarray(pids))
+    if (pos < 0).any():
+        raise KeyError(f"retrain {branch}: {(pos < 0).sum()} Pids are not stage 03's posts, "
+                       f"e.g. {np.asarray(pids)[pos < 0][:5].tolist()}")
+    feats = prompts.extract(model, inputs.images, inputs.text_tokens, inputs.labels, idx=pos,
+                            batch_size=2 * cfg.batch_size, device=device)
+    top1 = prompts.branch_top1(feats, inputs.labels[pos], inputs.split[pos], "val")
+    return {"blocks": {block_name(branch, b): feats[b] for b in BRANCH_BLOCKS[branch]},
+            "top1_val": top1.get(BRANCH_TOP1[branch]), "epoch_seconds": hist.epoch_seconds}
+
+
+def fit_rows(profile: str, branches, fingerprint: str, meta: pd.DataFrame, pids, split, y,
+             selection, seeds, bcfg, regressors, pca_dims, threads=None, device=None) -> tuple[list[dict], dict]:
+    """Every retrained branch row: one :func:`retrain` per branch, then stage 05's GBDTs
+    (``boosting.run_all``, every regressor x seed) on metadata + that model's blocks, train
+    rows ``selection`` (the dual row's). Returns (results named ``<branch>_retrained``,
+    {branch: {"top1_val", "epoch_seconds"}})."""
+    from . import boosting
+
+    branches = list(branches)
+    if not branches:
+        return [], {}
+    device = device or get_device()
+    inputs = load_inputs(profile, fingerprint, device, config.stage("finetune", profile=profile).num_workers)
+    results, info = [], {}
+    for branch in branches:
+        r = retrain(branch, profile, inputs, pids, device)
+        X = boosting.feature_matrix(meta, r["blocks"], pca_dims, pids=pids,
+                                    train_mask=np.asarray(split) == "train")
+        name = f"{branch}_retrained"
+        results += boosting.run_all({name: X}, {name: selection}, y, split, seeds, bcfg,
+                                    threads=threads, pids=pids, regressors=regressors)
+        info[branch] = {"top1_val": r["top1_val"], "epoch_seconds": r["epoch_seconds"]}
+        print(f"{name}: val top-1 of the branch {r['top1_val']:.4f}, {len(r['epoch_seconds'])} epochs "
+              f"{sum(r['epoch_seconds']):.0f} s, {X.shape[1]} features")
+    return results, info
