@@ -75,6 +75,11 @@ def test_claims_only_for_present_rows_and_tests_table():
     assert jr["improvement"] > 0 and jr["p_value"] < 0.01     # noise 0.5 vs 1.0
     wide = h2h.format_tests(t)
     assert list(wide["claim"]) == [c for c, _, _ in pairs] and "p (SRC)" in wide
+    # both direct-regression comparisons (content only; the fair one, same metadata) when present
+    rows = {h2h.PAPER_A_LGBM, *(h2h.BOOSTING_ROWS[(v, "neural head")] for v in ("direct", "direct_meta"))}
+    direct = [(a, b) for _, a, b in h2h.claims(rows, None)]
+    assert direct == [(h2h.PAPER_A_LGBM, h2h.BOOSTING_ROWS[("direct", "neural head")]),
+                      (h2h.PAPER_A_LGBM, h2h.BOOSTING_ROWS[("direct_meta", "neural head")])]
 
 
 def test_hybrid_never_reads_test_labels():

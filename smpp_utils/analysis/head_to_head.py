@@ -224,6 +224,8 @@ def claims(models: set[str], best_base: str | None) -> list[tuple[str, str, str]
           ("JRPP's test-time perturbation helps", JRPP, JRPP_NO_TTA),
           ("Paper A: CLIPFT features add to metadata", PAPER_A_LGBM, PAPER_A_META),
           ("Paper A: boosting beats direct regression", PAPER_A_LGBM, BOOSTING_ROWS[("direct", "neural head")]),
+          ("Paper A: boosting beats direct regression given the same metadata", PAPER_A_LGBM,
+           BOOSTING_ROWS[("direct_meta", "neural head")]),
           ("Hybrid beats JRPP", HYBRID, JRPP),
           ("Hybrid beats Paper A (LightGBM)", HYBRID, PAPER_A_LGBM),
           ("JRPP's prediction adds to Paper A's features (hybrid vs control)", HYBRID, HYBRID_CONTROL)]
