@@ -174,8 +174,12 @@ def test_retrained_branch_rows_are_named_grouped_and_ordered():
     assert branch_retrain.parse_branches("") == []
     with pytest.raises(ValueError, match="unknown branch.*enhanced"):
         branch_retrain.parse_branches("global,enhanced")
+    from smpp_utils.core.knobs import PaperAAblationsKnobs
+    choices = PaperAAblationsKnobs.__dataclass_fields__["retrain_branches"].metadata["choices"]
+    assert set(choices) == set(branch_retrain.BRANCH_LOSS)   # the knob offers exactly the branches
     for b in branch_retrain.BRANCH_LOSS:
         row = f"{b}_retrained"
+        assert branch_retrain.row_name(b) == row
         assert row in ablations.ORDER and "RETRAINED" in ablations.LABELS[row]
         assert ablations.GROUPS[row] == "branches (retrained)"
         assert branch_retrain.block_name(b, "image") == f"{b}model_image"

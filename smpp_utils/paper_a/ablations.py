@@ -65,8 +65,10 @@ LABELS = {
     "no_branch": "image + text only (no prompt branch, no prototypes)",
     "global_only": "global branch only (image + text + global)",
     "local_only": "local branch only (image + text + local)",
-    "global_retrained": "global prompts only, RETRAINED (image + text + global of a model trained with the global loss only)",
-    "local_retrained": "local prompts only, RETRAINED (image + text + local of a model trained with the local loss only)",
+    "global_retrained": ("global prompts only, RETRAINED (image + text + global of a model trained "
+                         "with the global loss only)"),
+    "local_retrained": ("local prompts only, RETRAINED (image + text + local of a model trained "
+                        "with the local loss only)"),
     "no_prototypes": "w/o prototypes (image + text + global + local)",
     "raw_tags": "raw user tags instead of prototypes (image + text + global + local + {raw})",
     "clip_frozen": "frozen CLIP image/text + MiniLM text (stage 02), all train posts",
@@ -77,13 +79,13 @@ LABELS = {
     "metadata": "metadata only (no content features)",
 }
 GROUPS = {"dual": "reference", "no_branch": "branches", "global_only": "branches",
-          "local_only": "branches", "no_prototypes": "branches",
-          "global_retrained": "branches (retrained)", "local_retrained": "branches (retrained)", "raw_tags": "text prototypes",
+          "local_only": "branches", "no_prototypes": "branches", "raw_tags": "text prototypes",
+          "global_retrained": "branches (retrained)", "local_retrained": "branches (retrained)",
           "clip_frozen": "encoder", "direct": "encoder", "direct_meta": "encoder",
           "all_posts": "sample selection", "random_frac": "sample selection", "metadata": "reference"}
 # row order of the ablation table
-ORDER = ("dual", "global_only", "local_only", "global_retrained", "local_retrained", "no_prototypes", "no_branch", "raw_tags",
-         "all_posts", "random_frac", "clip_frozen", "direct", "direct_meta", "metadata")
+ORDER = ("dual", "global_only", "local_only", "global_retrained", "local_retrained", "no_prototypes",
+         "no_branch", "raw_tags", "all_posts", "random_frac", "clip_frozen", "direct", "direct_meta", "metadata")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -338,8 +340,8 @@ def ablation_caption(label: str, sim: bool, regressors, n_test: int, seeds, n_se
             f"the ONE dual model of stage 03 are dropped before boosting. The 'branches (retrained)' rows "
             f"(if any) train the prompt model again with one branch's loss only (stage 03's knobs and "
             f"seed, one prompt-model seed) and boost that model's image, text and branch features, on "
-            f"the dual model's loss selection. 'enhanced' (prototype cross-attention, Eq. 6) and 'probs' (softmax of the mean "
-            f"of the global, local and enhanced logits) both depend on the prototypes and are dropped "
+            f"the dual model's loss selection. 'enhanced' (prototype cross-attention, Eq. 6) and "
+            f"'probs' (softmax of the mean of the global, local and enhanced logits) both depend on the prototypes and are dropped "
             f"together; the raw-tags row puts `{raw_block}` (stage 02, the post's own title + tags) "
             f"where they were. Loss-based selection keeps {n_selected} of {n_train} train posts "
             f"({frac:.0%}); the random control draws the same number per seed. Rows dual, all posts, "

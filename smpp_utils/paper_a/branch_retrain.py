@@ -29,7 +29,7 @@ from ..core import config, io, paths
 from ..core.device import get_device, seed_everything
 from ..data import load_posts
 from ..embed.encoders import post_texts
-from . import prompts
+from . import boosting, prompts
 from .prototypes import load_prototypes
 
 BRANCH_LOSS = {"global": {"w_local": 0.0}, "local": {"w_global": 0.0}}   # PromptCLIP loss weights
@@ -45,6 +45,11 @@ def parse_branches(spec: str) -> list[str]:
         raise ValueError(f"retrain_branches: unknown branch(es) {bad}; expected a comma list of "
                          f"{sorted(BRANCH_LOSS)}")
     return out
+
+
+def row_name(branch: str) -> str:
+    """The ablation-table row of a retrained branch: 'global_retrained'."""
+    return f"{branch}_retrained"
 
 
 def block_name(branch: str, block: str) -> str:
@@ -80,13 +85,12 @@ def load_inputs(profile: str, fingerprint: str, device, num_workers: int = 0) ->
                   prompts.tokenize_posts(tokenizer, post_texts(posts)))
 
 
-def retrain(branch: str, profile: str, inputs: Inputs, pids, device, seed: int | None = None) -> dict:
-    """Stage 03's fine-tuning with ``branch``'s loss only (``BRANCH_LOSS``); returns
-    ``{"blocks": {block_name: array} (rows in ``pids`` order), "top1_val": the branch's own val
-    top-1, "epoch_seconds": [...]}``. ``seed`` defaults to the profile seed (stage 03's)."""
+def retrain(branch: str, profile: str, inputs: Inputs, pids, device) -> dict:
+    """Stage 03's fine-tuning (its knobs and seed) with ``branch``'s loss only
+    (``BRANCH_LOSS``); returns ``{"blocks": {block_name: array} (rows in ``pids`` order),
+    "top1_val": the branch's own val top-1, "epoch_seconds": [...]}``."""
     cfg = config.stage("finetune", profile=profile)
-    seed = cfg.seed if seed is None else int(seed)
-    seed_everything(seed)
+    seed_everything(cfg.seed)
     clip, _, tokenizer, _ = prompts.load_backbone(profile, device)
     weights = {"w_global": cfg.w_global, "w_local": cfg.w_local, **BRANCH_LOSS[branch]}
     model = prompts.PromptCLIP(clip, tokenizer, inputs.bank, global_ctx=cfg.global_ctx,
@@ -97,7 +101,7 @@ def retrain(branch: str, profile: str, inputs: Inputs, pids, device, seed: int |
     train = np.flatnonzero(inputs.split == "train")
     hist = prompts.fit_loop(model, inputs.images, rows, train, epochs=cfg.epochs, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, device=device,
-                            seed=seed, desc=f"retrain {branch} only")
+                            seed=cfg.seed, desc=f"retrain {branch} only")
     pos = pd.Index(inputs.posts["Pid"]).get_indexer(np.asarray(pids))
     if (pos < 0).any():
         raise KeyError(f"retrain {branch}: {(pos < 0).sum()} Pids are not stage 03's posts, "
@@ -113,10 +117,8 @@ def fit_rows(profile: str, branches, fingerprint: str, meta: pd.DataFrame, pids,
              selection, seeds, bcfg, regressors, pca_dims, threads=None, device=None) -> tuple[list[dict], dict]:
     """Every retrained branch row: one :func:`retrain` per branch, then stage 05's GBDTs
     (``boosting.run_all``, every regressor x seed) on metadata + that model's blocks, train
-    rows ``selection`` (the dual row's). Returns (results named ``<branch>_retrained``,
+    rows ``selection`` (the dual row's). Returns (results named :func:`row_name`,
     {branch: {"top1_val", "epoch_seconds"}})."""
-    from . import boosting
-
     branches = list(branches)
     if not branches:
         return [], {}
@@ -127,7 +129,7 @@ def fit_rows(profile: str, branches, fingerprint: str, meta: pd.DataFrame, pids,
         r = retrain(branch, profile, inputs, pids, device)
         X = boosting.feature_matrix(meta, r["blocks"], pca_dims, pids=pids,
                                     train_mask=np.asarray(split) == "train")
-        name = f"{branch}_retrained"
+        name = row_name(branch)
         results += boosting.run_all({name: X}, {name: selection}, y, split, seeds, bcfg,
                                     threads=threads, pids=pids, regressors=regressors)
         info[branch] = {"top1_val": r["top1_val"], "epoch_seconds": r["epoch_seconds"]}
