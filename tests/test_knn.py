@@ -53,3 +53,11 @@ def test_cpu_path_is_unchanged(fake_gpus):
     idx = knn.build_index(_bank(), "auto", approx_threshold=100)
     assert calls == [] and type(idx).__name__ == "IndexIVFFlat"
     assert type(knn.build_index(_bank(), "auto")).__name__ == "IndexFlatIP"
+
+
+def test_gpu_requested_without_a_gpu_is_a_clear_error(fake_gpus):
+    calls = fake_gpus(0)
+    with pytest.raises(RuntimeError, match="use_gpu=True, but faiss sees no GPU"):
+        knn.build_index(_bank(), "flat", use_gpu=True)
+    assert calls == []
+    assert type(knn.build_index(_bank(), "flat", use_gpu=None)).__name__ == "IndexFlatIP"   # the fallback

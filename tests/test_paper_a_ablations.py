@@ -176,12 +176,13 @@ def test_retrained_branch_rows_are_named_grouped_and_ordered():
         branch_retrain.parse_branches("global,enhanced")
     from smpp_utils.core.knobs import PaperAAblationsKnobs
     choices = PaperAAblationsKnobs.__dataclass_fields__["retrain_branches"].metadata["choices"]
-    assert set(choices) == set(branch_retrain.BRANCH_LOSS)   # the knob offers exactly the branches
-    for b in branch_retrain.BRANCH_LOSS:
+    assert set(choices) == set(branch_retrain.BRANCH_MODEL)   # the knob offers exactly the branches
+    assert set(branch_retrain.BRANCH_BLOCKS) == set(branch_retrain.BRANCH_TOP1) == set(choices)
+    for b in branch_retrain.BRANCH_MODEL:
         row = f"{b}_retrained"
         assert branch_retrain.row_name(b) == row
         assert row in ablations.ORDER and "RETRAINED" in ablations.LABELS[row]
-        assert ablations.GROUPS[row] == "branches (retrained)"
+        assert ablations.GROUPS[row].endswith("(retrained)")
         assert branch_retrain.block_name(b, "image") == f"{b}model_image"
         assert ablations.block_of(branch_retrain.block_name(b, "image") + "_003") == f"{b}model_image"
     labels, selection = ablations.row_labels("minilm_text", 0.77, ["global_retrained"])

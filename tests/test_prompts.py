@@ -163,23 +163,70 @@ def test_frozen_backbone_gets_no_gradient(bank):
         == {n for n in named if not n.startswith("clip.")}
 
 
-@pytest.mark.parametrize("branch", ["global", "local"])
+@pytest.mark.parametrize("branch", ["global", "local", "noproto"])
 def test_retrained_branch_loss_trains_only_that_branch(bank, branch):
-    """Notebook 10's retrained rows (branch_retrain.BRANCH_LOSS): with one branch's loss only,
-    the other branch's prompts get exactly zero gradient and this branch's a nonzero one."""
-    from smpp_utils.paper_a.branch_retrain import BRANCH_LOSS
+    """Notebook 10's retrained rows (branch_retrain.BRANCH_MODEL): with one branch's loss only
+    (or without the prototype branch's), the dropped parts get exactly zero gradient and the
+    kept ones a nonzero one."""
+    from smpp_utils.paper_a.branch_retrain import BRANCH_MODEL
 
-    m = _model(bank, freeze=True, **BRANCH_LOSS[branch])
+    m = _model(bank, freeze=True, **BRANCH_MODEL[branch])
     clip, tok = _clip()
     m.loss_parts(_batch(6, tok=tok))["total"].backward()
     named = dict(m.named_parameters())
-    own = {"global": ["global_prompts.ctx", "cross_modal.type_embed", "head.weight"],
-           "local": ["local_prompts.ctx", "local_prompts.spatial"]}
-    other = own["local" if branch == "global" else "global"]
-    for name in own[branch]:
+    glob, loc = ["global_prompts.ctx"], ["local_prompts.ctx", "local_prompts.spatial"]
+    proto = ["cross_modal.type_embed", "cross_modal.attn.in_proj_weight", "head.weight"]
+    own, other = {"global": (glob + proto, loc), "local": (loc, glob + proto),
+                  "noproto": (glob + loc, proto)}[branch]
+    for name in own:
         assert named[name].grad.abs().sum() > 0, name
     for name in other:
         assert named[name].grad.abs().sum() == 0, name
+
+
+def test_prototype_term_shares_the_global_weight_unless_set(bank):
+    """L = w_g CE_global + w_e CE_enh + w_l CE_local (frozen: no contrastive term), w_e = w_g
+    by default (stage 03)."""
+    _, tok = _clip()
+    b = _batch(6, tok=tok)
+    for kw, (wg, we, wl) in (({"w_global": 2.0, "w_local": 0.5}, (2.0, 2.0, 0.5)),
+                             ({"w_global": 2.0, "w_local": 0.5, "w_enhanced": 0.25}, (2.0, 0.25, 0.5))):
+        parts = _model(bank, freeze=True, **kw).loss_parts(b)
+        expect = wg * parts["global"] + we * parts["enhanced"] + wl * parts["local"]
+        assert torch.allclose(parts["total"], expect, rtol=0, atol=1e-6), kw
+
+
+def test_raw_text_replaces_the_textual_prototypes(bank):
+    """The retrained raw-tags row (branch_retrain 'rawtags'): the cross-attention set is
+    [x; V; own text; Vc] - the post's raw-text embedding is read, the textual prototypes not."""
+    import dataclasses
+    b = _batch(6, seed=5)
+    g = torch.Generator().manual_seed(9)
+    t1, t2 = torch.randn(6, DT, generator=g), torch.randn(6, DT, generator=g)
+    other = dataclasses.replace(bank, textual=np.asarray(bank.textual)[::-1] + 1.0,
+                                cat_textual=np.asarray(bank.cat_textual) * -1.0)
+    m, m_other = (_model(bk, freeze=True, seed=3, raw_text=True).eval() for bk in (bank, other))
+    with torch.no_grad():
+        x = m.encode_images(b["images"])[0]
+        assert m.cross_modal.members(x, t1).shape == (6, 1 + K + 1 + C, D)
+        e1, e1_other = m(b["images"], raw_text=t1)["enhanced"], m_other(b["images"], raw_text=t1)["enhanced"]
+        e2 = m(b["images"], raw_text=t2)["enhanced"]
+    torch.testing.assert_close(e1, e1_other, rtol=0, atol=0)       # textual prototypes unread
+    assert not torch.allclose(e1, e2)                                # the post's own text is read
+    loss = m.train().loss_parts({**b, "raw_text": t1})["total"]     # the training pass reads it too
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="own_text needs"):
+        m(b["images"])
+    with pytest.raises(ValueError, match="only read with own_text"):
+        _model(bank, freeze=True)(b["images"], raw_text=t1)
+    with pytest.raises(ValueError, match="textual prototypes' width"):
+        m(b["images"], raw_text=torch.zeros(6, DT + 1))
+    ib = prompts.ImageBank.from_tensor(b["images"])
+    _, tok = _clip()
+    text = tok([f"p{i}" for i in range(6)])
+    a1, a2 = (prompts.extract(m, ib, text, b["label"].numpy(), raw_text=t, progress=False) for t in (t1, t2))
+    np.testing.assert_array_equal(a1["image"], a2["image"])
+    assert not np.allclose(a1["enhanced"], a2["enhanced"])            # extraction passes it through
 
 
 def test_loss_falls_on_fixed_batch(bank):
@@ -192,7 +239,7 @@ def test_loss_falls_on_fixed_batch(bank):
                             batch_size=16, device=torch.device("cpu"), seed=0, progress=False)
     assert len(hist.loss) == 20 and all(math.isfinite(v) for v in hist.loss)
     assert hist.loss[-1] < 0.6 * hist.loss[0], hist.loss
-    assert set(hist.parts[0]) == {"global", "local", "contrastive", "total"}
+    assert set(hist.parts[0]) == {"global", "enhanced", "local", "contrastive", "total"}
 
 
 def _train_and_extract(bank, seed, n=12):

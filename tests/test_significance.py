@@ -103,3 +103,10 @@ def test_bad_input_refused():
         sig.paired_bootstrap(y, y, y, "rmse")
     with pytest.raises(ValueError, match="finite"):
         sig.paired_bootstrap(y, y, np.array([0, 1, np.nan, 3, 4.0]))
+
+
+def test_interval_cell_hand_checked():
+    from smpp_utils.analysis.significance import interval_cell
+
+    assert interval_cell(0.078, 0.06, 0.095) == "+0.0780 [+0.0600, +0.0950]"
+    assert interval_cell(-0.0025, -0.0119, 0.0071, digits=3) == "-0.003 [-0.012, +0.007]"

@@ -271,7 +271,7 @@ def format_tests(s: pd.DataFrame) -> pd.DataFrame:
         row = {"claim": claim}
         for _, r in g.iterrows():
             k = r["metric"].upper()
-            row[f"{k} gain [CI]"] = f"{r['improvement']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
+            row[f"{k} gain [CI]"] = significance.interval_cell(r["improvement"], r["ci_low"], r["ci_high"])
             row[f"p ({k})"] = f"{r['p_value']:.4f}"
         rows.append(row)
     return pd.DataFrame(rows)

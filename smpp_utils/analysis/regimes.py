@@ -71,6 +71,7 @@ from ..core import paths
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
 from ..jrpp.experiment import MATCHED_OVERRIDES
+from .significance import interval_cell
 
 USER_MEAN = "User mean label (out of fold)"
 RIDGE = "Ridge (frozen CLIP image + text embeddings)"
@@ -547,8 +548,7 @@ def significance_display(sig: pd.DataFrame, metric: str = "src", digits: int = 3
     return pd.DataFrame({
         "regime": s["regime"], "split": s["split"], "claim (A beats B)": s["claim"],
         f"{metric.upper()} A - B" if metric == "src" else f"{metric.upper()} B - A":
-            [f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
-             for v, lo, hi in zip(s["improvement"], s["ci_low"], s["ci_high"])],
+            [interval_cell(v, lo, hi, digits) for v, lo, hi in zip(s["improvement"], s["ci_low"], s["ci_high"])],
         "p": s["p_value"].round(4), "q (BH)": s["q_bh"].round(4),
     }).reset_index(drop=True)
 

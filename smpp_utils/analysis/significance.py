@@ -54,6 +54,11 @@ class BootstrapResult:
         return asdict(self)
 
 
+def interval_cell(value: float, low: float, high: float, digits: int = 4) -> str:
+    """'+0.0780 [+0.0600, +0.0950]': an improvement with its bootstrap interval (report cells)."""
+    return f"{value:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def _as_matrix(pred, n: int, name: str) -> np.ndarray:
     p = np.asarray(pred, dtype=float)
     p = p[None, :] if p.ndim == 1 else p

@@ -96,6 +96,9 @@ def build_index(emb, kind: str = "auto", approx_threshold: int = 200_000,
     emb = check_bank(emb)
     n, d = emb.shape
     n_gpus = fa.get_num_gpus() if use_gpu is None or use_gpu else 0
+    if use_gpu and n_gpus == 0:
+        raise RuntimeError("build_index: use_gpu=True, but faiss sees no GPU (a faiss-cpu build or "
+                           "no CUDA device); pass use_gpu=None to use the GPU only where there is one")
     use_gpu = n_gpus > 0 if use_gpu is None else bool(use_gpu)
     if kind == "auto":
         kind = "flat" if use_gpu or n <= approx_threshold else "ivf"

@@ -70,7 +70,12 @@ LABELS = {
     "local_retrained": ("local prompts only, RETRAINED (image + text + local of a model trained "
                         "with the local loss only)"),
     "no_prototypes": "w/o prototypes (image + text + global + local)",
+    "noproto_retrained": ("w/o prototypes, RETRAINED (image + text + global + local of a model trained "
+                          "without the prototype branch's loss)"),
     "raw_tags": "raw user tags instead of prototypes (image + text + global + local + {raw})",
+    "rawtags_retrained": ("raw user tags instead of textual prototypes, RETRAINED (all blocks of a dual "
+                          "model whose cross-attention reads the post's own {raw} in place of the "
+                          "textual prototypes)"),
     "clip_frozen": "frozen CLIP image/text + MiniLM text (stage 02), all train posts",
     "all_posts": "dual, all train posts (no selection)",
     "random_frac": "dual, random {pct} of train posts (redrawn per seed)",
@@ -81,11 +86,12 @@ LABELS = {
 GROUPS = {"dual": "reference", "no_branch": "branches", "global_only": "branches",
           "local_only": "branches", "no_prototypes": "branches", "raw_tags": "text prototypes",
           "global_retrained": "branches (retrained)", "local_retrained": "branches (retrained)",
+          "noproto_retrained": "branches (retrained)", "rawtags_retrained": "text prototypes (retrained)",
           "clip_frozen": "encoder", "direct": "encoder", "direct_meta": "encoder",
           "all_posts": "sample selection", "random_frac": "sample selection", "metadata": "reference"}
 # row order of the ablation table
 ORDER = ("dual", "global_only", "local_only", "global_retrained", "local_retrained", "no_prototypes",
-         "no_branch", "raw_tags", "all_posts", "random_frac", "clip_frozen", "direct", "direct_meta", "metadata")
+         "noproto_retrained", "no_branch", "raw_tags", "rawtags_retrained", "all_posts", "random_frac", "clip_frozen", "direct", "direct_meta", "metadata")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -278,6 +284,7 @@ def row_labels(raw_block: str, select_frac: float, fitted: Iterable[str]) -> tup
     variants fitted on the loss selection) and "dual" are loss-selected, "random_frac" random."""
     pct = f"{select_frac:.0%}"
     labels = {**LABELS, "raw_tags": LABELS["raw_tags"].format(raw=raw_block),
+              "rawtags_retrained": LABELS["rawtags_retrained"].format(raw=raw_block),
               "random_frac": LABELS["random_frac"].format(pct=pct)}
     selection = {**{v: f"loss-selected {pct}" for v in ("dual", *fitted)}, "random_frac": f"random {pct}"}
     return labels, selection
@@ -338,8 +345,11 @@ def ablation_caption(label: str, sim: bool, regressors, n_test: int, seeds, n_se
             f"seeds; ΔSRC/ΔMAE: difference of the means from the dual row of the same regressor, "
             f"LightGBM for the direct rows). **The 'branches' rows are feature-level ablations**: blocks of "
             f"the ONE dual model of stage 03 are dropped before boosting. The 'branches (retrained)' rows "
-            f"(if any) train the prompt model again with one branch's loss only (stage 03's knobs and "
-            f"seed, one prompt-model seed) and boost that model's image, text and branch features, on "
+            f"(if any) train the prompt model again with one branch's loss only, or without the "
+            f"prototype branch's loss (stage 03's knobs and seed, one prompt-model seed), and boost "
+            f"that model's image, text and trained branches' features; the 'text prototypes "
+            f"(retrained)' row trains the dual model with `{raw_block}` in place of the textual "
+            f"prototypes in its cross-attention (Eq. 6) and boosts all its blocks; all on "
             f"the dual model's loss selection. 'enhanced' (prototype cross-attention, Eq. 6) and "
             f"'probs' (softmax of the mean of the global, local and enhanced logits) both depend on the prototypes and are dropped "
             f"together; the raw-tags row puts `{raw_block}` (stage 02, the post's own title + tags) "

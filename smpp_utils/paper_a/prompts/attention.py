@@ -17,6 +17,10 @@ shortcut. Attending over the whole bank is the same computation in both modes.
 
 Only the image position's output is read, so only its query is computed: exactly the
 self-attention output at that position, at 1/(1+2K+2C) of the cost.
+
+``own_text=True`` is the "raw user tags instead of textual prototypes" ablation (notebook 10,
+retrained): the textual members T_1..T_K, Tc_1..Tc_C are replaced by ONE member, the post's own
+title + tags embedding (same encoder and width as the textual prototypes), S = [x; V; t; Vc].
 """
 
 from __future__ import annotations
@@ -32,11 +36,17 @@ from .bank import PrototypeBank
 IMAGE, VISUAL, TEXTUAL, CAT_VISUAL, CAT_TEXTUAL = range(5)
 
 
-class CrossModalProjection(nn.Module):
-    """``forward(x [B, d]) -> enhanced [B, d]`` (Eq. 6). The prototypes are fixed buffers;
-    a linear map brings them to the CLIP space when their width differs (MiniLM text)."""
+def _unit(p: torch.Tensor, proj: nn.Module) -> torch.Tensor:
+    return F.normalize(proj(p), dim=-1)
 
-    def __init__(self, bank: PrototypeBank, dim: int, heads: int = 4):
+
+class CrossModalProjection(nn.Module):
+    """``forward(x [B, d], text=None) -> enhanced [B, d]`` (Eq. 6). The prototypes are fixed
+    buffers; a linear map brings them to the CLIP space when their width differs (MiniLM
+    text). ``own_text``: ``text`` [B, d_text] (each post's raw-text embedding) stands in for
+    the textual prototypes."""
+
+    def __init__(self, bank: PrototypeBank, dim: int, heads: int = 4, own_text: bool = False):
         super().__init__()
         for name in ("visual", "textual", "cat_visual", "cat_textual"):
             self.register_buffer(f"p_{name}", torch.as_tensor(np.asarray(getattr(bank, name)),
@@ -45,7 +55,9 @@ class CrossModalProjection(nn.Module):
         self.proj_v = nn.Identity() if dv == dim else nn.Linear(dv, dim)
         self.proj_t = nn.Identity() if dt == dim else nn.Linear(dt, dim)
         K, C = bank.num_classes, len(bank.category_names)
-        types = [IMAGE] + [VISUAL] * K + [TEXTUAL] * K + [CAT_VISUAL] * C + [CAT_TEXTUAL] * C
+        self.own_text = bool(own_text)
+        types = ([IMAGE] + [VISUAL] * K + [TEXTUAL] + [CAT_VISUAL] * C if own_text else
+                 [IMAGE] + [VISUAL] * K + [TEXTUAL] * K + [CAT_VISUAL] * C + [CAT_TEXTUAL] * C)
         self.register_buffer("types", torch.as_tensor(types), persistent=False)
         self.type_embed = nn.Parameter(torch.zeros(5, dim))
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
@@ -53,13 +65,28 @@ class CrossModalProjection(nn.Module):
 
     def prototypes(self) -> torch.Tensor:
         """[2K + 2C, d] the normalized prototype set in type order (V, T, Vc, Tc)."""
-        f = lambda p, proj: F.normalize(proj(p), dim=-1)  # noqa: E731
-        return torch.cat([f(self.p_visual, self.proj_v), f(self.p_textual, self.proj_t),
-                          f(self.p_cat_visual, self.proj_v), f(self.p_cat_textual, self.proj_t)])
+        return torch.cat([_unit(self.p_visual, self.proj_v), _unit(self.p_textual, self.proj_t),
+                          _unit(self.p_cat_visual, self.proj_v), _unit(self.p_cat_textual, self.proj_t)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        P = self.prototypes().to(x.dtype)
-        seq = torch.cat([x[:, None], P[None].expand(len(x), -1, -1)], dim=1)     # [B, 1+N, d]
+    def members(self, x: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
+        """[B, 1+N, d] the set S in type order (``types``)."""
+        if self.own_text != (text is not None):
+            raise ValueError("CrossModalProjection: " + ("own_text needs each post's raw-text embedding"
+                             if self.own_text else "a raw-text input is only read with own_text=True"))
+        if not self.own_text:
+            P = self.prototypes().to(x.dtype)
+            return torch.cat([x[:, None], P[None].expand(len(x), -1, -1)], dim=1)
+        if text.shape != (len(x), self.p_textual.shape[1]):
+            raise ValueError(f"CrossModalProjection: raw text of shape {tuple(text.shape)}, expected "
+                             f"({len(x)}, {self.p_textual.shape[1]}) (the textual prototypes' width)")
+        n = len(x)
+        v, vc = (_unit(p, self.proj_v).to(x.dtype)[None].expand(n, -1, -1)
+                 for p in (self.p_visual, self.p_cat_visual))
+        t = _unit(text.float(), self.proj_t).to(x.dtype)[:, None]
+        return torch.cat([x[:, None], v, t, vc], dim=1)
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        seq = self.members(x, text)                                              # [B, 1+N, d]
         seq = seq + self.type_embed.to(x.dtype)[self.types]
         out, _ = self.attn(seq[:, :1], seq, seq, need_weights=False)           # Eq. 6 at x
         return self.norm(x + out[:, 0])

@@ -35,11 +35,13 @@ def per_post_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def extract(model: PromptCLIP, bank: ImageBank, text_tokens: torch.Tensor, labels: np.ndarray,
-            idx=None, batch_size: int = 256, device=None, progress: bool = True) -> dict:
+            idx=None, batch_size: int = 256, device=None, progress: bool = True,
+            raw_text: torch.Tensor | None = None) -> dict:
     """CLIPFT arrays for rows ``idx`` (default: all), in that order: the blocks of
     ``FEATURE_BLOCKS`` (float32), ``pred`` [n] (final scores), ``pred_<branch>`` [n] for
     each of ``BRANCHES``, and ``cls_loss`` [n]. The features come from ``model.forward``,
-    the very function the training loss is computed on; ``labels`` enter ``cls_loss`` only."""
+    the very function the training loss is computed on; ``labels`` enter ``cls_loss`` only.
+    ``raw_text`` (row-aligned with ``bank``): the per-post input of a ``raw_text=True`` model."""
     device = device or next(model.parameters()).device
     model.eval()
     idx = np.arange(bank.n) if idx is None else np.asarray(idx)
@@ -51,7 +53,8 @@ def extract(model: PromptCLIP, bank: ImageBank, text_tokens: torch.Tensor, label
                         desc="extract", leave=False, disable=not progress):
         tb = torch.from_numpy(b)
         with autocast(device):
-            o = model(imgs.to(device), class_texts=texts)
+            o = model(imgs.to(device), class_texts=texts,
+                      raw_text=None if raw_text is None else raw_text[tb].to(device))
             t = model.encode_post_text(text_tokens[tb].to(device))
         logits = o["logits"].float()
         feats = {"image": o["image"], "text": t, "global": o["global"], "local": o["local"],
