@@ -548,7 +548,8 @@ def significance_display(sig: pd.DataFrame, metric: str = "src", digits: int = 3
     return pd.DataFrame({
         "regime": s["regime"], "split": s["split"], "claim (A beats B)": s["claim"],
         f"{metric.upper()} A - B" if metric == "src" else f"{metric.upper()} B - A":
-            [interval_cell(v, lo, hi, digits) for v, lo, hi in zip(s["improvement"], s["ci_low"], s["ci_high"])],
+            [interval_cell(v, lo, hi, digits)
+             for v, lo, hi in zip(s["improvement"], s["ci_low"], s["ci_high"])],
         "p": s["p_value"].round(4), "q (BH)": s["q_bh"].round(4),
     }).reset_index(drop=True)
 

@@ -195,7 +195,7 @@ class PaperAAblationsKnobs:
     regressors: str = knob(items=str, choices=("LightGBM", "CatBoost"), nonempty=True)   # GBDTs of the new fits, comma list (rows of 05 read the same ones)
     raw_text_emb: str = knob(spec=EMB_SPEC)   # stage-02 'file:array' of the posts' own title + tags: the raw-tags row
     oversample_factor: int = knob(ge=1)    # train posts above tail.tail_threshold repeated this many times (1 = none)
-    retrain_branches: str = knob(items=str, choices=("global", "local", "noproto", "rawtags"))   # prompt models retrained with one branch's loss, comma list ("" = none)
+    retrain_branches: str = knob(items=str, choices=("global", "local", "noproto", "rawtags"))   # prompt models retrained per row (paper_a/branch_retrain.py), comma list ("" = none)
 
 
 @dataclass

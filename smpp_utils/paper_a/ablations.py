@@ -91,7 +91,8 @@ GROUPS = {"dual": "reference", "no_branch": "branches", "global_only": "branches
           "all_posts": "sample selection", "random_frac": "sample selection", "metadata": "reference"}
 # row order of the ablation table
 ORDER = ("dual", "global_only", "local_only", "global_retrained", "local_retrained", "no_prototypes",
-         "noproto_retrained", "no_branch", "raw_tags", "rawtags_retrained", "all_posts", "random_frac", "clip_frozen", "direct", "direct_meta", "metadata")
+         "noproto_retrained", "no_branch", "raw_tags", "rawtags_retrained", "all_posts", "random_frac",
+         "clip_frozen", "direct", "direct_meta", "metadata")
 
 
 # ----------------------------------------------------------------------------- inputs
