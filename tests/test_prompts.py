@@ -429,3 +429,19 @@ def test_direct_heads_get_their_own_lr():
     assert not head_ids & {id(p) for p in backbone["params"]}
     assert len(backbone["params"]) + len(heads["params"]) == sum(p.requires_grad for p in m.parameters())
     assert "lr" not in direct.DirectRegressor(clip, 0.0, 1.0).param_groups()[1]
+
+
+def test_build_model_takes_the_finetune_knobs_and_the_rows_changes(bank):
+    """Notebook 03 and the retrained rows build PromptCLIP through ``prompts.build_model``: the
+    finetune knobs, with only the keyword arguments a row changes overridden."""
+    from types import SimpleNamespace
+    cfg = SimpleNamespace(global_ctx=4, local_ctx=2, temperature=0.05, attn_heads=2, w_global=2.0,
+                          w_local=0.5, w_contrastive=0.25, freeze_backbone=1)
+    clip, tok = _clip()
+    m = prompts.build_model(cfg, clip, tok, bank)
+    assert m.w == {"global": 2.0, "enhanced": 2.0, "local": 0.5, "contrastive": 0.25}
+    assert m.temperature == 0.05 and m.freeze_backbone is True and not m.raw_text
+    assert m.global_prompts.ctx.shape[-2] == 4 and m.cross_modal.attn.num_heads == 2
+    clip, tok = _clip()
+    r = prompts.build_model(cfg, clip, tok, bank, w_enhanced=0.0, raw_text=True)
+    assert r.w == {"global": 2.0, "enhanced": 0.0, "local": 0.5, "contrastive": 0.25} and r.raw_text

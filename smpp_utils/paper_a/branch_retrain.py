@@ -25,19 +25,14 @@ profile seed; the GBDT seeds on top).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core import config, io, paths
+from ..core import config
 from ..core.device import get_device, seed_everything
-from ..data import load_posts
-from ..embed.encoders import post_texts
 from . import boosting, prompts
 from .ablations import load_raw_text
-from .prototypes import load_prototypes
 
 # PromptCLIP keyword arguments of each retrained model (w_local = 0 also leaves the prototype
 # CE in the global row: it shares w_global, as in stage 03)
@@ -73,52 +68,26 @@ def block_name(branch: str, block: str) -> str:
     return f"{branch}model_{block}"
 
 
-@dataclass
-class Inputs:
-    """What stage 03 trains on, loaded once for every retrained branch."""
-    posts: pd.DataFrame
-    labels: np.ndarray
-    split: np.ndarray
-    bank: prompts.PrototypeBank
-    images: prompts.ImageBank
-    text_tokens: torch.Tensor
-    raw_text: torch.Tensor | None = None    # [n, d_text] stage-02 title + tags embedding (rawtags)
-
-
 def load_inputs(profile: str, fingerprint: str, device, num_workers: int = 0,
-                raw_text_emb: str = "") -> Inputs:
-    """Stage 03's posts (all, labelled or not, as it trains on them), class labels, prototype
-    bank, decoded images and tokenised texts, and (``raw_text_emb``, a stage-02 ``file:array``)
-    each post's raw-text embedding; the split fingerprint must be ``fingerprint``."""
-    d = paths.data_dir(profile)
+                raw_text_emb: str = "") -> prompts.TrainInputs:
+    """Stage 03's inputs (:func:`~.prompts.load_train_inputs`, split fingerprint ``fingerprint``)
+    and, with ``raw_text_emb`` (a stage-02 ``file:array``), each post's raw-text embedding."""
     _, preprocess, tokenizer, _ = prompts.load_backbone(profile, device)
-    posts, fp = load_posts(profile, labelled_only=False)
-    if fp != fingerprint:
-        raise io.FingerprintMismatch(f"{d / 'splits.parquet'}: split fingerprint {fp!r}, expected {fingerprint!r}")
-    bank = prompts.bank_from_prototypes(load_prototypes(d / "prototypes.npz", expect_fingerprint=fp))
-    root = paths.resolve(io.read_parquet_meta(d / "posts.parquet")["root"])
-    images = prompts.ImageBank.from_posts(posts, root, preprocess, num_workers=num_workers, cache_gb=2.0)
-    raw = None
+    inputs = prompts.load_train_inputs(profile, preprocess, tokenizer, num_workers, expect_fingerprint=fingerprint)
     if raw_text_emb:
-        (raw,) = load_raw_text(profile, raw_text_emb, posts["Pid"].to_numpy(), fp).values()
-        raw = torch.as_tensor(np.asarray(raw, dtype=np.float32))
-    return Inputs(posts, prompts.post_labels(posts, bank),
-                  posts["split"].astype("string").fillna("unlabelled").to_numpy(), bank, images,
-                  prompts.tokenize_posts(tokenizer, post_texts(posts)), raw)
+        (raw,) = load_raw_text(profile, raw_text_emb, inputs.posts["Pid"].to_numpy(), fingerprint).values()
+        inputs.raw_text = torch.as_tensor(np.asarray(raw, dtype=np.float32))
+    return inputs
 
 
-def retrain(branch: str, profile: str, inputs: Inputs, pids, device) -> dict:
+def retrain(branch: str, profile: str, inputs: prompts.TrainInputs, pids, device) -> dict:
     """Stage 03's fine-tuning (its knobs and seed) with ``branch``'s change
     (``BRANCH_MODEL``); returns ``{"blocks": {block_name: array} (rows in ``pids`` order),
     "top1_val": {key: val top-1 of each trained branch}, "epoch_seconds": [...]}``."""
     cfg = config.stage("finetune", profile=profile)
     seed_everything(cfg.seed)
     clip, _, tokenizer, _ = prompts.load_backbone(profile, device)
-    weights = {"w_global": cfg.w_global, "w_local": cfg.w_local, "w_enhanced": None, **BRANCH_MODEL[branch]}
-    model = prompts.PromptCLIP(clip, tokenizer, inputs.bank, global_ctx=cfg.global_ctx,
-                               local_ctx=cfg.local_ctx, temperature=cfg.temperature,
-                               attn_heads=cfg.attn_heads, w_contrastive=cfg.w_contrastive,
-                               freeze_backbone=bool(cfg.freeze_backbone), **weights)
+    model = prompts.build_model(cfg, clip, tokenizer, inputs.bank, **BRANCH_MODEL[branch])
     rows = {"label": torch.as_tensor(inputs.labels), "text": inputs.text_tokens}
     raw = inputs.raw_text if model.raw_text else None
     if model.raw_text:
@@ -126,8 +95,7 @@ def retrain(branch: str, profile: str, inputs: Inputs, pids, device) -> dict:
             raise ValueError(f"retrain {branch}: the model reads each post's raw-text embedding; "
                              "load_inputs(raw_text_emb=...) did not load one")
         rows["raw_text"] = raw
-    train = np.flatnonzero(inputs.split == "train")
-    hist = prompts.fit_loop(model, inputs.images, rows, train, epochs=cfg.epochs, lr=cfg.lr,
+    hist = prompts.fit_loop(model, inputs.images, rows, inputs.rows("train"), epochs=cfg.epochs, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, device=device,
                             seed=cfg.seed, desc=f"retrain {row_name(branch)}")
     pos = pd.Index(inputs.posts["Pid"]).get_indexer(np.asarray(pids))

@@ -13,6 +13,7 @@ One module per concern:
 * :mod:`.model` - :class:`PromptCLIP`, the composition, and its loss;
 * :mod:`.images` - :class:`ImageBank`, images decoded once (or streamed);
 * :mod:`.train` - fine-tuning through the shared trainer;
+* :mod:`.inputs` - what stage 03 trains on, and the model built from the ``finetune`` knobs;
 * :mod:`.export` - CLIPFT features, per-post classification loss, the model file;
 * :mod:`.accuracy` - 77-way top-1/top-5 tables.
 
@@ -27,6 +28,7 @@ from .bank import PrototypeBank, bank_from_prototypes, post_labels, random_bank
 from .export import (BRANCHES, FEATURE_BLOCKS, clipft_matrix, export_clipft, extract,
                      load_model_state, per_post_loss, save_model)
 from .images import ImageBank, tokenize_posts
+from .inputs import TrainInputs, build_model, load_train_inputs
 from .learners import GlobalPrompts, LocalPrompts
 from .model import PromptCLIP
 from .towers import (encode_text_trimmed, image_tower_tokens, load_backbone, num_patches,
@@ -36,6 +38,6 @@ from .train import FitHistory, fit_loop
 __all__ = ["accuracy_report", "branch_top1", "topk_accuracy", "CrossModalProjection", "PrototypeBank",
            "bank_from_prototypes", "post_labels", "random_bank", "BRANCHES", "FEATURE_BLOCKS",
            "clipft_matrix", "export_clipft", "extract", "load_model_state", "per_post_loss",
-           "save_model", "ImageBank", "tokenize_posts", "GlobalPrompts", "LocalPrompts",
+           "save_model", "ImageBank", "tokenize_posts", "TrainInputs", "build_model", "load_train_inputs", "GlobalPrompts", "LocalPrompts",
            "PromptCLIP", "encode_text_trimmed", "image_tower_tokens", "load_backbone",
            "num_patches", "text_tower_tokens", "FitHistory", "fit_loop"]
