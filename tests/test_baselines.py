@@ -11,9 +11,9 @@ from smpp_utils.baselines.features import standardised
 from smpp_utils.baselines.fit import default_cfg
 from smpp_utils.baselines.retriever import CosineRetriever
 from smpp_utils.data.synthetic import make_synthetic
+from smpp_utils.jrpp.report import PAPER_TABLE2
 
-TABLE2 = ["SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
-          "NIPA", "MMRA", "SKAPP"]
+TABLE2 = [name for name in PAPER_TABLE2 if name != "JRPP"]   # the paper's rows, its order
 
 
 @pytest.fixture(scope="module")

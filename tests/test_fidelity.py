@@ -38,3 +38,10 @@ def test_each_difference_is_named_hand_checked():
 def test_default_profile_names_its_cpu_shortcuts():
     diff = " ".join(fidelity.differences(_sections("default")))
     assert "minilm" in diff and "pre-trained here" in diff
+
+
+def test_settings_reads_only_the_compared_knobs_and_the_stage_wins():
+    s = fidelity.settings("ci", finetune={"global_ctx": 99})
+    assert s["finetune"]["global_ctx"] == 99                       # the notebook's resolved value
+    assert s["prototypes"]["shots"] == _sections("ci")["prototypes"]["shots"]
+    assert set(s["prototypes"]) == {"shots", "text_encoder", "clip_pretrained", "clip_model"}

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from smpp_utils.core import config
-from smpp_utils.core.pipeline import STAGES
+from smpp_utils.pipeline.stages import NOTEBOOK_STAGES as STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -28,19 +28,34 @@ def test_notebook_is_clean(path):
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
-def test_parameters_cell_matches_params_yaml(stage):
-    nb = nbformat.read(ROOT / "notebooks" / f"{STAGES[stage]}.ipynb", as_version=4)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_is_profile_and_overrides(path):
+    """A notebook receives its profile and a dict of overrides; it reads its knobs by name
+    (``config.stage``), so no knob is listed in a second place."""
+    nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     names = {}
     for node in ast.parse(cell.source).body:
-        assert isinstance(node, ast.Assign), f"{stage}: only plain assignments in the parameters cell"
+        assert isinstance(node, ast.Assign), f"{path.name}: only plain assignments in the parameters cell"
         names[node.targets[0].id] = ast.literal_eval(node.value)
-    params = config.load_params()
-    for profile in config.PROFILES:
-        expected = {"profile", "seed", *config.section(stage, profile, params)}
-        assert set(names) == expected, f"{stage}: parameters cell vs params.yaml {profile}.{stage}"
-    assert all(v is None for v in names.values()), f"{stage}: parameters must default to None"
+    assert names == {"profile": None, "overrides": None}, path.name
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_notebook_reads_its_own_section_with_the_overrides(stage):
+    nb = nbformat.read(ROOT / "notebooks" / f"{STAGES[stage]}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert f'.stage("{stage}", profile, overrides)' in code
+
+
+def test_overrides_are_validated_like_params_yaml():
+    cfg = config.stage("jrpp", "ci", {"epochs": 2})
+    assert cfg.epochs == 2 and cfg.profile == "ci"
+    with pytest.raises(config.knobs.KnobError, match="ci.jrpp.epochs"):
+        config.stage("jrpp", "ci", {"epochs": -1})
+    with pytest.raises(KeyError, match="epochz"):
+        config.stage("jrpp", "ci", {"epochz": 2})
+    assert config.knob("prototypes.clip_model", "ci") == config.stage("prototypes", "ci").clip_model
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -9,10 +9,13 @@ nested interpolation. YAML resolves the aliases and merge keys on load; :func:`l
 returns the resolved mapping (plain dicts, no shared objects) after
 :func:`smpp_utils.core.knobs.validate` has checked every knob of every profile.
 
-A notebook's ``parameters`` cell declares ``profile`` and the stage's knobs with value
-``None``; papermill (under DVC, see ``smpp_utils.core.pipeline``) passes every knob
-explicitly, while in JupyterLab or nbval the ``None`` values are filled from params.yaml by
-:func:`stage`.
+A notebook's ``parameters`` cell holds two names, ``profile = None`` and ``overrides = None``:
+the notebook reads its section by name (:func:`stage`), and papermill can pass a profile and a
+dict of knob overrides (validated like params.yaml; ``-y "overrides: {epochs: 2}"``). The
+runner passes only the profile. A knob of another section is read with :func:`knob`
+(``config.knob("prototypes.clip_model", profile)``) or the whole section with :func:`stage`:
+these call shapes are how the dvc.yaml generator finds the params each stage depends on
+(``smpp_utils.pipeline.scan``), so a stage never reads a knob DVC does not track.
 
 The profile is chosen by, in order: an explicit value, ``$SMPP_PROFILE``, params.yaml's
 ``profile`` alias.
@@ -76,24 +79,37 @@ def section(stage_name: str, profile: str, params: dict | None = None) -> dict:
     return dict(block[stage_name])
 
 
-def stage(stage_name: str, profile: str | None = None, **given: Any) -> SimpleNamespace:
-    """Resolve a notebook's parameters: every knob given (not None) wins, the rest come
-    from ``params.yaml[profile][stage_name]``; ``seed`` comes from the profile block.
+def stage(stage_name: str, profile: str | None = None, overrides: dict | None = None,
+          **given: Any) -> SimpleNamespace:
+    """A stage's knobs: ``params.yaml[profile][stage_name]`` with ``overrides`` (a dict, e.g.
+    from a notebook's ``overrides`` parameter) and ``given`` keyword values (not None) on top;
+    ``seed`` comes from the profile block unless overridden.
 
-    Unknown knobs are an error, so a typo in a parameters cell cannot pass silently; the
-    given values are validated like params.yaml's (papermill ``-p epochs -1`` is refused).
+    Unknown knobs are an error, so a typo cannot pass silently; overridden values are
+    validated like params.yaml's (``overrides={"epochs": -1}`` is refused).
     """
     params = load_params()
     prof = active_profile(profile, params)
     sec = section(stage_name, prof, params)
     sec.setdefault("seed", params[prof]["seed"])
+    given = {**(overrides or {}), **{k: v for k, v in given.items() if v is not None}}
     unknown = sorted(set(given) - set(sec))
     if unknown:
         raise KeyError(f"parameters {unknown} are not in params.yaml {prof}.{stage_name}")
-    resolved = {k: (given[k] if given.get(k) is not None else v) for k, v in sec.items()}
-    overridden = {k for k in given if given[k] is not None}
-    if overridden:
+    resolved = {**sec, **{k: v for k, v in given.items() if v is not None}}
+    if given:
         knobs.validate_section(stage_name, {k: v for k, v in resolved.items() if k != "seed"},
                                where=f"{prof}.{stage_name}", source="notebook parameters",
                                seed=resolved["seed"])
     return SimpleNamespace(profile=prof, **resolved)
+
+
+def knob(dotted: str, profile: str | None = None):
+    """One knob of any section, ``"section.key"`` (e.g. ``"prototypes.clip_model"``), of the
+    profile (the active one unless given)."""
+    sec, _, key = dotted.partition(".")
+    params = load_params()
+    values = section(sec, active_profile(profile, params), params)
+    if key not in values:
+        raise KeyError(f"params.yaml: section {sec!r} has no knob {key!r}")
+    return values[key]

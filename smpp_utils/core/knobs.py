@@ -21,10 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROFILES = ("ci", "default", "paper")
-BASELINES = ("SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
-             "NIPA", "MMRA", "SKAPP")   # JRPP Table 2 = smpp_utils.baselines.REGISTRY (tested)
-ABLATION_VARIANTS = ("w/o retrieval", "w/o joint", "w/o filter")   # = jrpp.ablation.TRAINED_VARIANTS
-SPLIT_SCHEMES = ("random", "chrono")   # = data.splits.SCHEMES (tested)
+# Knobs whose values name entries of a registry higher up the package (``knob(registry=...)``):
+# the registry is the one list; the pre-flight passes the registries to :func:`validate`
+# (smpp_utils.pipeline.preflight.registries), so core never imports the layers above it.
+REGISTRIES = {
+    "baselines": "smpp_utils.baselines.BASELINES (JRPP Table 2)",
+    "regimes": "smpp_utils.data.sim.REGIMES (SMPD-Sim regimes)",
+    "ablation_variants": "smpp_utils.jrpp.ablation.TRAINED_VARIANTS (JRPP Figure 4)",
+    "split_schemes": "smpp_utils.data.splits.SCHEMES",
+}
 EMB_SPEC = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$")          # file:array, e.g. clip:image
 
 
@@ -33,13 +38,17 @@ class KnobError(ValueError):
 
 
 def knob(*, ge=None, gt=None, le=None, lt=None, choices=None, items=None, spec=None,
-         nonempty=False):
+         nonempty=False, registry=None):
     """A required field's rule. ``ge/gt/le/lt``: numeric bounds; ``choices``: allowed values;
-    ``items``: the value is a comma-separated list (a str, or one number) whose items are
-    ``float``/``int`` within the same bounds, or one of ``choices``; ``spec``: a regex the
-    string must match; ``nonempty``: a str (or list) that must not be empty."""
+    ``registry``: the allowed values are the names of that registry (``REGISTRIES``), checked
+    when the caller of :func:`validate` supplies it; ``items``: the value is a comma-separated
+    list (a str, or one number) whose items are ``float``/``int`` within the same bounds, or
+    one of the choices; ``spec``: a regex the string must match; ``nonempty``: a str (or
+    list) that must not be empty."""
+    if registry is not None and registry not in REGISTRIES:
+        raise ValueError(f"unknown knob registry {registry!r}; expected one of {sorted(REGISTRIES)}")
     rule = {k: v for k, v in dict(ge=ge, gt=gt, le=le, lt=lt, choices=choices, items=items,
-                                  spec=spec, nonempty=nonempty).items()
+                                  spec=spec, nonempty=nonempty, registry=registry).items()
             if v is not None and v is not False}   # not `v not in (None, False)`: 0 == False
     return field(metadata=rule)
 
@@ -48,8 +57,6 @@ FRACTION = dict(gt=0.0, lt=1.0)   # a fraction strictly between 0 and 1
 
 
 # ------------------------------------------------------------------------------ sections
-# the simulator's named regimes (smpp_utils.data.sim.REGIMES; a test keeps the two equal)
-SIM_REGIMES = ("smpd", "user-dominated", "content-dominated", "trend-driven", "cold-start")
 
 
 @dataclass
@@ -61,8 +68,8 @@ class DataKnobs:
     sim_users: int = knob(ge=0)           # simulated users; >= 1 when source: sim
     sim_image_size: int = knob(ge=0)      # side of the simulated square images (pixels); >= 8 when source: sim
     sim_test_ratio: float = knob(ge=0.0, lt=1.0)   # extra later-in-time posts as the official test files, [0, 1)
-    sim_regime: str = knob(choices=SIM_REGIMES)   # named SMPD-Sim v2 regime (data/sim REGIMES; docs/sim_calibration.md)
-    val_frac: float = knob(**FRACTION)    # validation share of the labelled posts, (0, 1)
+    sim_regime: str = knob(registry="regimes")   # named SMPD-Sim v2 regime (data/sim REGIMES; docs/sim_calibration.md)
+    val_frac: float = knob(**FRACTION)    # validation share of the labelled posts, (0, 1) (JRPP protocol: random 8:1:1)
     test_frac: float = knob(**FRACTION)   # test share, (0, 1); val_frac + test_frac < 1
 
 
@@ -95,11 +102,11 @@ class FinetuneKnobs:
     w_local: float = knob(ge=0.0)          # loss weight of the local prompt term, >= 0
     w_contrastive: float = knob(ge=0.0)    # loss weight of the image-text contrastive term, >= 0 (one weight > 0)
     attn_heads: int = knob(ge=1)           # heads of the prototype attention
-    freeze_backbone: bool = knob()         # true = train prompts/attention/heads only
+    freeze_backbone: bool = knob()         # true = train prompts/attention/heads only (much faster on CPU; Paper A: false)
     direct_epochs: int = knob(ge=1)        # epochs of Paper A's direct-regression comparison
     direct_metadata: bool = knob()         # also train direct regression on content + the boosted rows' metadata (fair row)
-    direct_seeds: int = knob(ge=1)         # seeds of each direct-regression variant (seed, seed+1, ...)
-    direct_head_lr: float = knob(gt=0.0)   # lr of the direct-regression heads (content + metadata MLP); the backbone uses lr
+    direct_seeds: int = knob(ge=1)         # seeds of each direct-regression variant (seed, seed+1, ...; >= 3 where a claim rests on them)
+    direct_head_lr: float = knob(gt=0.0)   # lr of the direct-regression heads (content + metadata MLP); the backbone uses lr (the paper leaves it open)
     num_workers: int = knob(ge=0)          # DataLoader workers
 
 
@@ -120,9 +127,9 @@ class JrppKnobs:
     n_layers: int = knob(ge=1)             # aggregator transformer layers
     n_heads: int = knob(ge=1)              # aggregator heads; must divide d_model
     d_model: int = knob(ge=1)              # aggregator width
-    attn_bias: bool = knob()               # MoL scores as additive attention bias in the aggregator
+    attn_bias: bool = knob()               # MoL scores as additive attention bias in the aggregator (paper: not stated; true worsened the fit, jrpp/aggregator.py)
     tta_T: int = knob(ge=0)                # test-time perturbations averaged (0 = none)
-    tta_scales: str = knob(items=float, gt=0.0, nonempty=True)   # perturbation noise scales (x ||x||), cycled over t, comma list > 0
+    tta_scales: str = knob(items=float, gt=0.0, nonempty=True)   # perturbation noise scales (x ||x||), cycled over t (JRPP Eq. 14), comma list > 0
     tta_scale_grid: str = knob(items=float, gt=0.0, nonempty=True)   # multipliers of tta_scales tried on val; the best is used
     lr: float = knob(gt=0.0)               # learning rate, > 0
     batch_size: int = knob(ge=1)           # training batch
@@ -130,12 +137,12 @@ class JrppKnobs:
     patience: int = knob(ge=1)             # early stopping: epochs without a better val loss
     reindex_every: int = knob(ge=1)        # rebuild the train bank index every n epochs
     n_seeds: int = knob(ge=1)              # seeds of JRPP and the baselines
-    baselines: str = knob(items=str, choices=BASELINES)   # all | none | comma list of Table 2 names
+    baselines: str = knob(items=str, registry="baselines")   # all | none | comma list of Table 2 names
 
 
 @dataclass
 class BoostingKnobs:
-    select_frac: float = knob(gt=0.0, le=1.0)   # fraction of train posts the loss-based selection keeps (lowest classification loss), (0, 1]
+    select_frac: float = knob(gt=0.0, le=1.0)   # share of train posts the loss-based selection keeps (lowest classification loss; Paper A: 0.77), (0, 1]
     oof_folds: int = knob(ge=2)            # folds of the out-of-fold target encodings
     pca_dims: int = knob(ge=0)             # PCA components per embedding block (0 = none)
     n_seeds: int = knob(ge=1)              # seeds of each boosted model
@@ -149,12 +156,12 @@ class BoostingKnobs:
 
 @dataclass
 class AblationsKnobs:
-    variants: str = knob(items=str, choices=ABLATION_VARIANTS)   # comma list of variants trained in 06 ("" = none)
+    variants: str = knob(items=str, registry="ablation_variants")   # comma list of variants trained in 06 ("" = none)
     n_seeds: int = knob(ge=1)              # the first n seeds of stage 04; <= jrpp.n_seeds
     tta_T_values: str = knob(items=int, ge=0, nonempty=True)     # Figure 5 values of T, comma list of ints >= 0
-    k_values: str = knob(items=int, ge=1)  # Figure 5 values of k (retrieved neighbours), comma list of ints >= 1 ("" = skip)
-    m_values: str = knob(items=int, ge=1)  # Figure 5 values of M (MoL components), comma list of ints >= 1 ("" = skip)
-    sweep_seeds: int = knob(ge=1)          # seeds per trained k / M point (first n of 04; <= n_seeds); the 04 point has n_seeds
+    k_values: str = knob(items=int, ge=1)  # Figure 5 values of k (retrieved neighbours; = jrpp.k reuses stage 04's models), comma list of ints >= 1 ("" = skip)
+    m_values: str = knob(items=int, ge=1)  # Figure 5 values of M (MoL components; = jrpp.n_mol reuses stage 04's models), comma list of ints >= 1 ("" = skip)
+    sweep_seeds: int = knob(ge=1)          # seeds per trained k / M point (a JRPP fit each; <= n_seeds); the stage-04 point has n_seeds (free)
 
 
 @dataclass
@@ -172,8 +179,8 @@ class HeadToHeadKnobs:
 
 @dataclass
 class RegimesKnobs:
-    regimes: str = knob(items=str, choices=SIM_REGIMES, nonempty=True)   # SMPD-Sim regimes swept, comma list
-    schemes: str = knob(items=str, choices=SPLIT_SCHEMES, nonempty=True)  # split schemes evaluated, comma list
+    regimes: str = knob(items=str, registry="regimes", nonempty=True)   # SMPD-Sim regimes swept, comma list
+    schemes: str = knob(items=str, registry="split_schemes", nonempty=True)  # split schemes evaluated, comma list
     posts: int = knob(ge=50)               # simulated train posts per regime (users = posts / 8)
     image_size: int = knob(ge=8)           # side of the simulated images (pixels), as the CLIP of 02 saw
     n_seeds: int = knob(ge=1)              # seeds of the seeded rows (LightGBM, JRPP)
@@ -195,7 +202,7 @@ class PaperAAblationsKnobs:
     regressors: str = knob(items=str, choices=("LightGBM", "CatBoost"), nonempty=True)   # GBDTs of the new fits, comma list (rows of 05 read the same ones)
     raw_text_emb: str = knob(spec=EMB_SPEC)   # stage-02 'file:array' of the posts' own title + tags: the raw-tags row
     oversample_factor: int = knob(ge=1)    # train posts above tail.tail_threshold repeated this many times (1 = none)
-    retrain_branches: str = knob(items=str, choices=("global", "local", "noproto", "rawtags"))   # prompt models retrained per row (paper_a/branch_retrain.py), comma list ("" = none)
+    retrain_branches: str = knob(items=str, choices=("global", "local", "noproto", "rawtags"))   # prompt models retrained, one stage-03 fine-tuning each: global / local loss only, w/o the prototype branch, raw tags for the textual prototypes (paper_a/branch_retrain.py), comma list ("" = none)
 
 
 @dataclass
@@ -234,14 +241,24 @@ def _type_error(typ, v) -> str | None:
     return None if ok else f"expected {_name(typ)}, got {v!r}"
 
 
-def _list_items(f: dataclasses.Field, v) -> list[str]:
+def _choices(f: dataclasses.Field, registries) -> tuple | None:
+    """The allowed values of a knob: its ``choices``, or the names of its registry when
+    ``registries`` holds it (None: not checkable here)."""
+    m = f.metadata
+    if "registry" in m:
+        return tuple(registries[m["registry"]]) if registries and m["registry"] in registries else None
+    return tuple(m["choices"]) if "choices" in m else None
+
+
+def _list_items(f: dataclasses.Field, v, registries=None) -> list[str]:
     """Problems of a comma-separated list knob (a single number is a one-item list)."""
     m, kind = f.metadata, f.metadata["items"]
+    choices = _choices(f, registries)
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = str(v)
     if not isinstance(v, str):
         return [f"expected a comma-separated list in a string, got {v!r}"]
-    if kind is str and v.strip().lower() in ("all", "none", "") and "choices" in m and f.name == "baselines":
+    if kind is str and v.strip().lower() in ("all", "none", "") and m.get("registry") == "baselines":
         return []
     items = [s.strip() for s in re.split(r"[,;]", v) if s.strip()]
     if not items:
@@ -249,10 +266,10 @@ def _list_items(f: dataclasses.Field, v) -> list[str]:
     out = []
     for s in items:
         if kind is str:
-            if s not in m["choices"]:
-                close = difflib.get_close_matches(s, m["choices"], n=1)
+            if choices is not None and s not in choices:
+                close = difflib.get_close_matches(s, choices, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                out.append(f"{s!r} is not one of {', '.join(m['choices'])}{hint}")
+                out.append(f"{s!r} is not one of {', '.join(choices)}{hint}")
             continue
         try:
             x = kind(s)
@@ -266,16 +283,17 @@ def _list_items(f: dataclasses.Field, v) -> list[str]:
     return out
 
 
-def _value_errors(f: dataclasses.Field, v) -> list[str]:
+def _value_errors(f: dataclasses.Field, v, registries=None) -> list[str]:
     m = f.metadata
     if "items" in m:
-        return _list_items(f, v)
+        return _list_items(f, v, registries)
     if (t := _type_error(f.type, v)) is not None:
         return [t]
-    if "choices" in m and v not in m["choices"]:
-        close = difflib.get_close_matches(str(v), [str(c) for c in m["choices"]], n=1)
+    choices = _choices(f, registries)
+    if choices is not None and v not in choices:
+        close = difflib.get_close_matches(str(v), [str(c) for c in choices], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return [f"must be one of {' | '.join(map(str, m['choices']))}, got {v!r}{hint}"]
+        return [f"must be one of {' | '.join(map(str, choices))}, got {v!r}{hint}"]
     if m.get("nonempty") and isinstance(v, str) and not v.strip():
         return ["must not be empty"]
     if "spec" in m and not m["spec"].match(v):
@@ -300,11 +318,11 @@ def _keys(cls, got: dict, where: str) -> list[str]:
     return out
 
 
-def _fields(cls, got: dict, where: str) -> list[str]:
+def _fields(cls, got: dict, where: str, registries=None) -> list[str]:
     out = _keys(cls, got, where)
     for f in dataclasses.fields(cls):
         if f.name in got:
-            out += [f"{where}.{f.name}: {e}" for e in _value_errors(f, got[f.name])]
+            out += [f"{where}.{f.name}: {e}" for e in _value_errors(f, got[f.name], registries)]
     return out
 
 
@@ -372,17 +390,17 @@ def _field(cls, name):
     return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
-def _section_problems(name: str, sec, where: str) -> list[str]:
+def _section_problems(name: str, sec, where: str, registries=None) -> list[str]:
     if not isinstance(sec, dict):
         return [f"{where}: expected a mapping of knobs, got {sec!r}"]
-    probs = _fields(SECTIONS[name], sec, where)
+    probs = _fields(SECTIONS[name], sec, where, registries)
     for k, v in sec.items():
         if isinstance(v, (dict, list)):
             probs.append(f"{where}.{k}: must be a flat scalar, got {type(v).__name__}")
     return probs + _cross_section(name, sec, where)
 
 
-def _block_problems(block, where: str, with_profile_fields: bool) -> list[str]:
+def _block_problems(block, where: str, with_profile_fields: bool, registries=None) -> list[str]:
     if not isinstance(block, dict):
         return [f"{where}: expected a mapping, got {block!r}"]
     probs: list[str] = []
@@ -393,7 +411,7 @@ def _block_problems(block, where: str, with_profile_fields: bool) -> list[str]:
         if k not in block:
             probs.append(f"{where}.{k}: missing")
         elif k in SECTIONS:
-            probs += _section_problems(k, block[k], f"{where}.{k}")
+            probs += _section_problems(k, block[k], f"{where}.{k}", registries)
         else:
             probs += [f"{where}.{k}: {e}" for e in _value_errors(_field(ProfileKnobs, k), block[k])]
     if with_profile_fields and "name" in block and block.get("name") != where and where in PROFILES:
@@ -415,9 +433,11 @@ def _reports_problems(rep: str, where: str) -> list[str]:
     return []
 
 
-def validate(params, source="params.yaml") -> None:
+def validate(params, source="params.yaml", registries=None) -> None:
     """Refuse a params mapping (resolved YAML) with any unknown, missing, mistyped or
-    out-of-range knob, in ``base``, in any profile block or in the active ``profile``."""
+    out-of-range knob, in ``base``, in any profile block or in the active ``profile``.
+    ``registries`` ({name: names}, see ``REGISTRIES``) also checks the registry-backed knobs
+    (the pre-flight passes them; without, those knobs are checked for type only)."""
     if not isinstance(params, dict):
         raise KnobError(f"{source}: expected a mapping with base, {', '.join(PROFILES)} and profile")
     probs = []
@@ -431,10 +451,10 @@ def validate(params, source="params.yaml") -> None:
             probs.append(f"{k}: missing" + (" (the last line must be e.g. `profile: *default`)"
                                               if k == "profile" else ""))
     if "base" in params:
-        probs += _block_problems(params["base"], "base", with_profile_fields=False)
+        probs += _block_problems(params["base"], "base", with_profile_fields=False, registries=registries)
     for prof in PROFILES:
         if prof in params:
-            probs += _block_problems(params[prof], prof, with_profile_fields=True)
+            probs += _block_problems(params[prof], prof, with_profile_fields=True, registries=registries)
     reps = {p: params[p].get("reports") for p in PROFILES if isinstance(params.get(p), dict)}
     for i, p in enumerate(PROFILES):
         for q in PROFILES[i + 1:]:
@@ -445,6 +465,24 @@ def validate(params, source="params.yaml") -> None:
         probs += _active_problems(params)
     if probs:
         raise KnobError(f"{source}: {len(probs)} invalid knob(s):\n  " + "\n  ".join(probs))
+
+
+def registry_problems(params: dict, registries) -> list[str]:
+    """Problems of the registry-backed knobs only (``knob(registry=...)``), in ``base`` and
+    every profile block of ``params``: what :func:`validate` adds when given ``registries``."""
+    probs = []
+    for where in ("base", *PROFILES):
+        block = params.get(where)
+        if not isinstance(block, dict):
+            continue
+        for name, cls in SECTIONS.items():
+            sec = block.get(name)
+            if not isinstance(sec, dict):
+                continue
+            for f in dataclasses.fields(cls):
+                if "registry" in f.metadata and f.name in sec:
+                    probs += [f"{where}.{name}.{f.name}: {e}" for e in _value_errors(f, sec[f.name], registries)]
+    return probs
 
 
 def _active_problems(params: dict) -> list[str]:

@@ -58,9 +58,9 @@ class StageOutputMissing(RuntimeError):
 
 
 def notebook_parameters(stage: str, profile: str) -> dict:
-    params = config.load_params()
-    return {"profile": profile, "seed": params[profile]["seed"],
-            **config.section(stage, profile, params)}
+    """What papermill passes: the profile only; the notebook reads its knobs by name
+    (``config.stage``), so DVC's params of the stage are exactly what its code reads."""
+    return {"profile": profile}
 
 
 # ----------------------------------------------------------------------------- dvc.yaml outs

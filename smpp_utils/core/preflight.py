@@ -20,17 +20,15 @@ bytes are not hashed, only their paths and sizes (the reader verifies each image
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
-from . import config, paths
+from . import config, knobs, paths
 from .io import write_json
 
-SPLITS = ("train", "test")
-CHUNK = 1 << 20
+from ..data.manifest import external_dir, sha256_file, smpd_manifest  # noqa: F401 (re-exported)
 
 
 class PreflightError(ValueError):
@@ -40,14 +38,6 @@ class PreflightError(ValueError):
         self.problems = list(problems)
         super().__init__("pre-flight check failed (nothing was run):\n"
                          + "\n".join(f"  {p}" for p in self.problems))
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _raw_files():
@@ -87,33 +77,6 @@ def problems(profile: str, params: dict) -> list[str]:
     return found
 
 
-def smpd_manifest(root) -> dict:
-    """Content hash of an official-format SMPD folder: every metadata file's sha256 and size,
-    and one sha256 over the image list (``img_path<TAB>bytes`` per listed image; -1 = missing)."""
-    root = Path(root)
-    files, images = {}, hashlib.sha256()
-    n_images = n_missing = 0
-    for split in SPLITS:
-        for name in _raw_files().values():
-            p = root / name.format(split=split)
-            if p.is_file():
-                files[p.name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-        listing = root / _raw_files()["img_filepath"].format(split=split)
-        if listing.is_file():
-            for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
-                rel = line.strip()
-                if not rel:
-                    continue
-                try:
-                    size = (root / rel).stat().st_size
-                except OSError:
-                    size, n_missing = -1, n_missing + 1
-                images.update(f"{rel}\t{size}\n".encode("utf-8", "surrogateescape"))
-                n_images += 1
-    return {"source": "smpd", "root": str(root), "files": files,
-            "images": {"listed": n_images, "missing": n_missing, "list_sha256": images.hexdigest()}}
-
-
 def external_inputs(profile: str, params: dict) -> dict[str, dict]:
     """``{"smpd": ..., "checkpoint": ...}``: what the data and prototypes stages read from
     outside the project, by content."""
@@ -130,10 +93,6 @@ def external_inputs(profile: str, params: dict) -> dict[str, dict]:
     return {"smpd": smpd, "checkpoint": checkpoint}
 
 
-def external_dir(profile: str) -> Path:
-    return paths.data_dir(profile) / "external"
-
-
 def check(profile: str | None = None, record: bool = True) -> dict:
     """Validate params and external inputs (raise :class:`PreflightError`), then write the
     external-input hashes (``record``). Returns them."""
@@ -142,6 +101,9 @@ def check(profile: str | None = None, record: bool = True) -> dict:
         profile = config.active_profile(profile, params)
     except (ValueError, KeyError, TypeError) as exc:      # knob validation names the key
         raise PreflightError([str(exc).strip("'\"")]) from None
+    from ..pipeline.registries import registries         # the registry-backed knobs too
+    if found := knobs.registry_problems(params, registries()):
+        raise PreflightError(found)
     found = problems(profile, params)
     if found:
         raise PreflightError(found)

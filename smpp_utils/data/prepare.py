@@ -6,7 +6,7 @@ reader, write the canonical table and the splits.
                    reader reads it exactly as it reads real SMPD.
 ``source: smpd`` - the reader reads the official files at ``smpd_root`` in place; nothing is
                    copied, and ``data/<profile>/raw/SOURCE.json`` records which folder was
-                   read and its content hash (``core.preflight.smpd_manifest``), so the
+                   read and its content hash (``data.manifest.smpd_manifest``), so the
                    stage's declared output ``raw/`` exists for every profile.
 """
 
@@ -68,7 +68,7 @@ def write_source_manifest(cfg, root: Path) -> Path:
     """``data/<profile>/raw/SOURCE.json``: the external SMPD folder read by this run and its
     content hash (reused from the pre-flight record when it describes the same folder)."""
     from ..core.io import write_json
-    from ..core.preflight import external_dir, smpd_manifest
+    from .manifest import external_dir, smpd_manifest
 
     recorded = external_dir(cfg.profile) / "smpd.json"
     manifest = json.loads(recorded.read_text()) if recorded.is_file() else {}

@@ -18,8 +18,6 @@ import pandas as pd
 from ..core.io import atomic_path, write_text
 from ..core.metrics import summarize_seeds
 
-BASELINES = ("SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
-             "NIPA", "MMRA", "SKAPP")
 METRICS = (("mse", "MSE", "min"), ("mae", "MAE", "min"), ("src", "SRC", "max"))
 
 # JRPP paper, Table 2 (real data; MSE, MAE, SRC per dataset) - quoted, not reproduced
@@ -42,6 +40,8 @@ PAPER_TABLE2 = {
 
 def _ordered(results: dict) -> list[str]:
     lower = {k.lower(): k for k in results}
+    from ..baselines import BASELINES      # the table's order is the registry's
+
     names = [lower.get(b.lower(), b) for b in BASELINES]
     extra = [k for k in results if k not in names and k.lower() != "jrpp"]
     return names + extra + [lower.get("jrpp", "JRPP")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Mapping
 
 # (section, knob) -> (the paper's value, how the caption names the knob)
-PAPER_A_SETTING: dict[tuple[str, str], tuple[object, str]] = {
+PAPER_A_KNOBS: dict[tuple[str, str], tuple[object, str]] = {
     ("prototypes", "shots"): (256, "prototype shots per subcategory"),
     ("prototypes", "text_encoder"): ("clip", "textual prototypes' encoder"),
     ("finetune", "global_ctx"): (16, "global prompt tokens"),
@@ -21,15 +21,29 @@ PAPER_A_SETTING: dict[tuple[str, str], tuple[object, str]] = {
     ("finetune", "freeze_backbone"): (False, "CLIP backbone frozen"),
     ("boosting", "select_frac"): (0.77, "loss-selected share of train posts"),
 }
+BACKBONE_KNOBS = ("prototypes.clip_pretrained", "prototypes.clip_model")   # the backbone note
+
+
+def settings(profile: str, **stage_cfgs: Mapping) -> dict[str, dict]:
+    """``{section: {knob: value}}`` of the knobs the caption compares (``PAPER_A_KNOBS``,
+    ``BACKBONE_KNOBS``) for ``profile``; ``stage_cfgs`` (e.g. ``finetune=vars(cfg)``) give the
+    calling stage's resolved knobs, which win over params.yaml."""
+    from ..core import config
+
+    out: dict[str, dict] = {}
+    for sec, key in [*PAPER_A_KNOBS, *(k.split(".") for k in BACKBONE_KNOBS)]:
+        given = stage_cfgs.get(sec, {})
+        out.setdefault(sec, {})[key] = given[key] if key in given else config.knob(f"{sec}.{key}", profile)
+    return out
 
 
 def differences(sections: Mapping[str, Mapping]) -> list[str]:
-    """One phrase per knob of ``sections`` ({section: {knob: value}}, e.g.
-    ``config.profile_block(p)["sections"]``) that differs from Paper A's setting, plus the
+    """One phrase per knob of ``sections`` ({section: {knob: value}}, e.g. :func:`settings`)
+    that differs from Paper A's setting, plus the
     backbone when no pre-trained checkpoint is given (``prototypes.clip_pretrained`` empty:
     a small CLIP pre-trained on the dataset's own train split)."""
     out = []
-    for (sec, key), (paper, what) in PAPER_A_SETTING.items():
+    for (sec, key), (paper, what) in PAPER_A_KNOBS.items():
         ours = sections.get(sec, {}).get(key)
         if ours is not None and ours != paper:
             out.append(f"{what} {_fmt(ours)} (paper: {_fmt(paper)})")

@@ -76,10 +76,10 @@ def load_backbone(profile: str, device=None):
     from ...core import config, paths
     from ...embed.encoders import clip_checkpoint_path, create_clip
 
-    sec = config.section("prototypes", profile)
+    clip_model = config.knob("prototypes.clip_model", profile)
     ckpt = clip_checkpoint_path(profile)
     if not Path(ckpt).is_file():
         raise FileNotFoundError(f"{ckpt}: missing CLIP checkpoint - run the prototypes stage (02) "
                                 "first")
-    model, preprocess, tokenizer = create_clip(sec["clip_model"], ckpt, device)
-    return model, preprocess, tokenizer, {"clip_model": sec["clip_model"], "checkpoint": paths.portable(ckpt)}
+    model, preprocess, tokenizer = create_clip(clip_model, ckpt, device)
+    return model, preprocess, tokenizer, {"clip_model": clip_model, "checkpoint": paths.portable(ckpt)}
