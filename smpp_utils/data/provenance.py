@@ -71,8 +71,7 @@ def is_simulated(label: str) -> bool:
 def not_real_note(label: str) -> str:
     """The caption clause that keeps simulated numbers from being read as real ones: empty
     for real data."""
-    return ("simulated data: not comparable with numbers reported on real data"
-            if is_simulated(label) else "")
+    return "not comparable with numbers reported on real data" if is_simulated(label) else ""
 
 
 def with_note(label: str, sep: str = " - ") -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..core.io import atomic_path, write_text
 from ..core.metrics import summarize_seeds
-from ..data.provenance import label_of, with_note
+from ..data.provenance import label_of, not_real_note
 
 BASELINES = ("SVR", "HyFea", "MFTM", "CLSTM", "HMMVED", "DLBA", "MASSL", "BLIP", "CBAN",
              "NIPA", "MMRA", "SKAPP")
@@ -136,7 +136,9 @@ def caption_for(source: str, n_seeds: int, dataset: str | None = None, cfg=None,
     """``dataset``: ``data.prepare.dataset_label``; when None, the label of ``source``
     (``data.prepare.data_source``: 'sim' is simulated data, without its regime)."""
     label = dataset or label_of(source)
-    text = (f"Table 2 - popularity prediction on {with_note(label, '; ')}, test split of the random 8:1:1 protocol; "
+    note = not_real_note(label)
+    text = (f"Table 2 - popularity prediction on {label}, test split of the random 8:1:1 protocol"
+            f"{f' ({note})' if note else ''}; "
             f"mean ± std over {n_seeds} seed(s); best in bold, second underlined "
             "(lower is better for MSE/MAE, higher for SRC).")
     if cfg is not None:
@@ -179,7 +181,9 @@ def write_beta_table(rows: list[dict], directory, source: str, dataset: str | No
     :func:`caption_for`."""
     from ..core.reports import write_table
     df = pd.DataFrame(rows).sort_values("beta")
+    label = dataset or label_of(source)
+    note = not_real_note(label)
     return write_table(df, directory, "table_jrpp_beta",
-                       f"JRPP information-bottleneck weight beta (Eq. 12) sweep on "
-                       f"{with_note(dataset or label_of(source), '; ')}, test split, one seed.",
+                       f"JRPP information-bottleneck weight beta (Eq. 12) sweep on {label}"
+                       f"{f' ({note})' if note else ''}, test split, one seed.",
                        formats=("md", "csv"), floatfmt=".4g")
