@@ -145,6 +145,25 @@ def test_oracle_of_a_simulated_folder_uses_the_folders_own_config(tmp_path, monk
     assert np.allclose(got.to_numpy(), want)
 
 
+def test_oracle_of_a_simulated_folder_is_reported_though_the_data_stage_wrote_none(tmp_path, monkeypatch,
+                                                                                  sim_folder):
+    from smpp_utils.core import config
+    from smpp_utils.data.report import oracle_on_split
+
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    cfg = _cfg(sim_folder)
+    monkeypatch.setattr(config, "stage", lambda name, profile=None, **kw: cfg)
+    prepare.prepare(cfg)
+    fp = read_parquet_meta(paths.data_dir("paper") / "posts.parquet")["fingerprint"]
+    write_json(paths.metrics_dir("paper") / "data.json", {"data_fingerprint": fp, "source": "smpd", "oracle": None})
+    got = prepare.read_oracle("paper")
+    want = oracle_on_split(prepare.load_posts("paper", "random")[0], prepare.oracle_series(cfg), "test")
+    assert got == pytest.approx(want) and 0 < got["src"] < 1
+    write_parquet(pd.DataFrame({"Pid": [1]}), paths.data_dir("paper") / "posts.parquet",
+                  {"fingerprint": fp, "source": "smpd"})          # real SMPD: no ceiling
+    assert prepare.read_oracle("paper") is None
+
+
 # ----------------------------------------------------------------------------- captions
 @pytest.mark.parametrize("profile", PROFILES)
 def test_table2_caption(world, profile):

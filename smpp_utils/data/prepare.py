@@ -123,7 +123,10 @@ def dataset_label(profile: str) -> str:
 
 def read_oracle(profile: str) -> dict | None:
     """The simulator's oracle ceiling {mse, mae, src} that this profile's data stage wrote
-    (None on real SMPD). Refuses a data.json of another profile or of other data."""
+    (None on real data). Refuses a data.json of another profile or of other data. A simulated
+    folder read as official files (``source: smpd``, the ``paper`` rehearsal) gets no ceiling
+    from the data stage; it is computed here the same way (test split, the folder's own
+    ``sim_latent.csv`` and config), so every stage reports it beside the models."""
     path = paths.metrics_dir(profile) / "data.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing - written by stage data (notebooks/01_data.ipynb)")
@@ -133,6 +136,11 @@ def read_oracle(profile: str) -> dict | None:
         raise ValueError(f"{path}: written for data {metrics.get('data_fingerprint')!r}, but "
                          f"{paths.data_dir(profile) / 'posts.parquet'} is {posts_fp!r}; rerun stage data")
     oracle = metrics.get("oracle")
+    if not oracle and provenance_of(profile).source != "sim" and provenance_of(profile).simulated:
+        from ..core import config
+
+        cfg = config.stage("data", profile=profile)
+        oracle = oracle_metrics(cfg, load_posts(profile, "random")[0])
     return {k: float(oracle[k]) for k in ("mse", "mae", "src")} if oracle else None
 
 
