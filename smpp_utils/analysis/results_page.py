@@ -406,7 +406,8 @@ def headline_section(profile: str, label: str | None) -> list[str]:
     rep = reported_numbers(profile)
     h2h = _read(profile, "head_to_head") or {}
     base = h2h.get("best_baseline")
-    paper_col = "reported in the paper (real SMPD)"
+    comparable = label == label_of("smpd")
+    paper_col = "reported in the paper (real SMPD)" + ("" if comparable or not label else ": not comparable")
     rows = [("paperA_src", rep.get("paperA:LightGBM")), ("jrpp_src", rep.get("table2:JRPP")),
             ("baseline_src", rep.get(f"table2:{base}") if base else None), ("oracle_src", None)]
     ours = f"ours: {label}" if label else "ours"
@@ -419,7 +420,7 @@ def headline_section(profile: str, label: str | None) -> list[str]:
     if "h2h_delta_src" in h:
         out.append(f"| {SUMMARY['h2h_delta_src']} | {h['h2h_delta_src']:+.4f} (p = {h['h2h_p']:.4f}) | - |")
     out.append("")
-    if label and label != label_of("smpd"):
+    if label and not comparable:
         out += [f"The right column is the papers' numbers on real SMPD; ours are on {label}: "
                 "different data, **not comparable**. It is shown so that a reader sees both, never "
                 "as a score to match.", ""]
