@@ -13,7 +13,7 @@ import papermill
 import pytest
 import yaml
 
-from smpp_utils.analysis import results_page
+from smpp_utils.pipeline import results_page
 from smpp_utils.core import config, determinism, paths, pipeline, preflight
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,6 +213,7 @@ def test_plots_declared_for_the_numbers_behind_figures():
 # ----------------------------------------------------------------------------- results page
 def test_results_page_groups_by_notebook_and_is_byte_stable(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "ROOT", tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     rep = paths.final_reports_dir("ci")
     (rep / "tables").mkdir(parents=True)
     (rep / "figures").mkdir()

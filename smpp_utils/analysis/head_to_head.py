@@ -40,6 +40,7 @@ from ..core import config, paths
 from ..core.io import read_parquet
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
+from ..data.provenance import with_note
 from . import significance
 
 ORACLE = "Oracle (simulator's exact label expectation)"
@@ -278,9 +279,8 @@ def format_tests(s: pd.DataFrame) -> pd.DataFrame:
 
 
 def caption(dataset: str, n_test: int, n_boot: int, alpha: float, folds: int, best_base) -> str:
-    sim = dataset.startswith("SMPD-Sim")
     return (f"Head-to-head on one split (random 8:1:1) and the same {n_test} test posts, "
-            f"{dataset}" + (" - simulated data, not real SMPD" if sim else "") + ". "
+            f"{with_note(dataset)}. "   # dataset: data.prepare.dataset_label
             "SRC / MAE / MSE as mean ± std over seeds. Best baseline chosen by validation SRC"
             f" ({best_base}). Hybrid and control: LightGBM with Paper A's hyper-parameters fitted "
             f"on the validation posts with {folds}-fold cross-fitting (JRPP writes no train-post "

@@ -38,6 +38,7 @@ from matplotlib import pyplot as plt
 from ..core.metrics import regression_metrics
 from ..core.reports import name_dataset, untruncate_bars
 from ..core.trainer import predict
+from ..data.provenance import with_note
 from ..jrpp import ablation
 from ..jrpp.experiment import seeds, train_jrpp, tta_choice
 from ..jrpp.tta import predict_tta
@@ -188,8 +189,9 @@ def pick_queries(y: np.ndarray) -> dict[str, int]:
 
 
 def fig4_caption(label: str, sim: bool, n_seeds: int) -> str:
-    return (f"Figure 4 (table) - JRPP ablation on the test split, {label}"
-            + (" (simulated data, not real SMPD)" if sim else "") + f"; mean ± std over {n_seeds} seed(s).")
+    """``label``: ``data.prepare.dataset_label`` (``sim`` is implied by it and kept for callers)."""
+    return (f"Figure 4 (table) - JRPP ablation on the test split, {with_note(label, '; ')}"
+            f"; mean ± std over {n_seeds} seed(s).")
 
 
 def sweep_note(name: str, value, n_seeds: int, sweep_seeds: int) -> str:
@@ -314,9 +316,8 @@ def write_sweep(rows: list[dict], col: str, what: str, label: str, n_seeds: int,
     from ..core import paths
     from ..core.reports import save_figure, write_table
 
-    caption = (f"Figure 5 ({col}) - JRPP test metrics against {what}, {label}"
-               + (" (simulated data, not real SMPD)" if label.startswith("SMPD-Sim") else "")
-               + f"; mean ± std over the seeds in column 'seeds' (at most {n_seeds}).{(' ' + note) if note else ''}")
+    caption = (f"Figure 5 ({col}) - JRPP test metrics against {what}, {with_note(label, '; ')}"
+               f"; mean ± std over the seeds in column 'seeds' (at most {n_seeds}).{(' ' + note) if note else ''}")
     df = pd.DataFrame(rows)
     if df.empty:
         summary = pd.DataFrame(columns=[col, "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))])

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib import pyplot as plt
+from scipy import stats
 
 from ..core import paths
 from ..core.io import read_parquet
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
+from ..data.prepare import dataset_label
+from ..data.provenance import with_note
 
 # JRPP Table 3 (top 20% / 10% most popular test posts), reported in the paper on real SMPD.
 PAPER_TABLE3_SMPD = pd.DataFrame({
@@ -68,7 +70,16 @@ def collect_test_predictions(profile: str, fingerprint: str) -> pd.DataFrame:
                 parts.append(sub.assign(model=name)[["model", "seed", "Pid", "y_pred"]])
     if not parts:
         raise FileNotFoundError(f"{d}: no test predictions - run the jrpp (04) and boosting (05) stages")
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    if (paths.data_dir(profile) / "posts.parquet").is_file():   # the dataset, for figure titles
+        out.attrs["dataset"] = dataset_label(profile)
+    return out
+
+
+def table3_caption(label: str) -> str:
+    """Caption of Table 3 (``label``: ``data.prepare.dataset_label``)."""
+    return (f"Table 3 - tail performance on the most popular test posts (random split), "
+            f"{with_note(label, '; ')}; mean ± std over seeds.")
 
 
 def tail_table(preds: pd.DataFrame, labels: pd.Series, fracs=(0.2, 0.1)) -> pd.DataFrame:
@@ -102,26 +113,61 @@ def format_tail_table(t: pd.DataFrame) -> pd.DataFrame:
 
 def error_by_decile(preds: pd.DataFrame, labels: pd.Series, n_bins: int = 10) -> pd.DataFrame:
     """Mean signed error (prediction - truth) and MAE per true-popularity decile, per model
-    (seeds pooled)."""
+    (seeds pooled), each with the half-width of its 95% confidence interval over the decile's
+    test posts (``*_ci95``; t interval of the per-post errors averaged over seeds, so a post
+    counts once however many seeds predicted it; 0 for a single post). ``attrs["dataset"]``
+    of ``preds`` (:func:`collect_test_predictions`) is kept for the figure title."""
     y = labels.reindex(preds["Pid"]).to_numpy()
     edges = np.quantile(labels.reindex(preds["Pid"].unique()), np.linspace(0, 1, n_bins + 1))
     dec = np.clip(np.searchsorted(edges, y, side="right") - 1, 0, n_bins - 1)
     df = preds.assign(y=y, decile=dec + 1, err=preds["y_pred"].to_numpy() - y)
-    return (df.groupby(["model", "decile"], sort=False)
-              .agg(mean_error=("err", "mean"), mae=("err", lambda e: np.abs(e).mean()),
-                   mean_label=("y", "mean"), n=("err", "size")).reset_index())
+    df["abs_err"] = df["err"].abs()
+    out = (df.groupby(["model", "decile"], sort=False)
+             .agg(mean_error=("err", "mean"), mae=("err", lambda e: np.abs(e).mean()),
+                  mean_label=("y", "mean"), n=("err", "size")).reset_index())
+    per_post = df.groupby(["model", "decile", "Pid"], sort=False)[["err", "abs_err"]].mean()
+    ci = per_post.groupby(level=["model", "decile"], sort=False).agg(
+        posts=("err", "size"), mean_error_ci95=("err", _ci95), mae_ci95=("abs_err", _ci95))
+    out = out.merge(ci.reset_index(), on=["model", "decile"], how="left")
+    out.attrs = dict(preds.attrs)
+    return out
 
 
-def plot_error_by_decile(dec: pd.DataFrame, models: list[str]):
+def _ci95(x) -> float:
+    """Half-width of the 95% t interval of the mean of ``x`` (0 for fewer than 2 values)."""
+    x = np.asarray(x, dtype=float)
+    if len(x) < 2:
+        return 0.0
+    return float(stats.sem(x) * stats.t.ppf(0.975, len(x) - 1))
+
+
+def plot_error_by_decile(dec: pd.DataFrame, models: list[str], label: str | None = None):
+    """Signed error and MAE per true-popularity decile, one line per model with 95% CI error
+    bars (points of different models dodged sideways so the bars do not overlap). ``label``:
+    the dataset (``data.prepare.dataset_label``); None takes ``dec.attrs["dataset"]``."""
+    label = label or dec.attrs.get("dataset")
     sub = dec[dec["model"].isin(models)]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    sns.lineplot(sub, x="decile", y="mean_error", hue="model", marker="o", ax=axes[0])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    order = [m for m in models if m in set(sub["model"])]
+    width = 0.36                                  # total sideways spread of a decile's points
+    for i, model in enumerate(order):
+        g = sub[sub["model"] == model].sort_values("decile")
+        shift = (i - (len(order) - 1) / 2) * width / max(len(order) - 1, 1)
+        for ax, col in zip(axes, ("mean_error", "mae")):
+            ax.errorbar(g["decile"] + shift, g[col], yerr=g[f"{col}_ci95"], marker="o", ms=4,
+                        capsize=2, lw=1.2, elinewidth=0.9, color=f"C{i}", label=model)
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set(xlabel="true popularity decile (test)", ylabel="mean error (pred - true)",
                 title="signed error by popularity")
-    sns.lineplot(sub, x="decile", y="mae", hue="model", marker="o", ax=axes[1], legend=False)
     axes[1].set(xlabel="true popularity decile (test)", ylabel="MAE", title="absolute error by popularity")
-    fig.tight_layout()
+    for ax in axes:
+        ax.set_xticks(range(1, int(sub["decile"].max()) + 1) if len(sub) else [])
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 2), frameon=False, fontsize=9)
+    fig.suptitle("Test error by true-popularity decile" + (f" - {label}" if label else "")
+                 + "; seeds pooled, error bars: 95% CI over the decile's test posts", fontsize=10)
+    rows = (len(names) + 1) // 2
+    fig.tight_layout(rect=(0, 0.06 * rows, 1, 1))
     return fig
 
 

@@ -6,7 +6,7 @@ reports published only when the whole notebook succeeded.
 STAGE is a notebook stage (data prototypes finetune jrpp boosting ablations tail head_to_head regimes
 paper_a_ablations), ``check``
 (the pre-flight, ``smpp_utils.core.preflight``) or ``results`` (the results page,
-``smpp_utils.analysis.results_page``). DVC calls this (dvc.yaml).
+``smpp_utils.pipeline.results_page``). DVC calls this (dvc.yaml).
 
 A notebook stage
 1. runs the pre-flight checks (params valid, external inputs present; no hashing);
@@ -162,7 +162,7 @@ def run(stage: str, profile: str | None = None) -> list[str]:
         return []
     profile = config.active_profile(profile)
     if stage == "results":
-        from ..analysis import results_page
+        from ..pipeline import results_page
 
         return [str(p.relative_to(paths.final_reports_dir(profile)))
                 for p in results_page.write(profile)]

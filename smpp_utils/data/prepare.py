@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..core import paths
 from ..core.io import read_parquet_meta, write_parquet
-from . import smpd
+from . import provenance, smpd
 from .splits import load_posts, make_splits, write_splits  # noqa: F401 (re-export)
 
 
@@ -88,8 +88,11 @@ def prepare(cfg) -> tuple[pd.DataFrame, dict]:
     d = paths.data_dir(cfg.profile)
     data_fp = smpd.data_fingerprint(posts)
     # the image root, relative to the project when inside it (outputs stay movable)
-    write_parquet(posts, d / "posts.parquet",
-                  {"fingerprint": data_fp, "root": paths.portable(root), "source": cfg.source, "report": report})
+    meta = {"fingerprint": data_fp, "root": paths.portable(root), "source": cfg.source, "report": report}
+    simulated = provenance.simulated_folder(root) if cfg.source != "sim" else None
+    if simulated:                      # a simulated folder read as official files (dataset_label)
+        meta["simulated"] = simulated
+    write_parquet(posts, d / "posts.parquet", meta)
     splits, fps = make_splits(posts, float(cfg.val_frac), float(cfg.test_frac), int(cfg.seed))
     write_splits(splits, fps, data_fp, d / "splits.parquet")
     sizes = {scheme: splits[scheme].value_counts().to_dict() for scheme in ("random", "chrono")}
@@ -97,28 +100,33 @@ def prepare(cfg) -> tuple[pd.DataFrame, dict]:
                    "split_sizes": sizes, "root": paths.portable(root)}
 
 
+def provenance_of(profile: str) -> provenance.Provenance:
+    """Where the profile's canonical table came from (``data.provenance``), from its metadata."""
+    table = paths.data_dir(profile) / "posts.parquet"
+    return provenance.from_metadata(read_parquet_meta(table), paths.data_dir(profile) / "raw", table)
+
+
 def data_source(profile: str) -> str:
-    """'sim' or 'smpd', from the canonical table's metadata."""
-    return read_parquet_meta(paths.data_dir(profile) / "posts.parquet").get("source", "unknown")
+    """'sim' for simulated data (written here by the simulator, or a simulated folder read as
+    official files), else the source the data stage read ('smpd', 'smp_video'): what captions
+    test to say whether the numbers are simulated."""
+    p = provenance_of(profile)
+    return "sim" if p.simulated else p.source
 
 
 def dataset_label(profile: str) -> str:
-    """The dataset's name for figure titles and captions: ``SMPD`` for the official files,
-    ``SMPD-Sim (<regime> regime)`` for simulated data (the regime recorded beside the
-    simulated files, ``raw/sim_config.json``)."""
-    source = data_source(profile)
-    if source == "smpd":
-        return "SMPD"
-    if source != "sim":
-        raise ValueError(f"{paths.data_dir(profile) / 'posts.parquet'}: unknown data source {source!r}")
-    stamp = paths.data_dir(profile) / "raw" / "sim_config.json"
-    regime = json.loads(stamp.read_text()).get("config", {}).get("regime") if stamp.is_file() else None
-    return f"SMPD-Sim ({regime} regime)" if regime else "SMPD-Sim"
+    """The dataset's label for every caption and figure title, derived from the data, never
+    typed: ``SMPD-Sim (simulated, regime R)``, ``SMPD (real)`` or ``SMP-Video (real)``
+    (``data.provenance``)."""
+    return provenance_of(profile).label
 
 
 def read_oracle(profile: str) -> dict | None:
     """The simulator's oracle ceiling {mse, mae, src} that this profile's data stage wrote
-    (None on real SMPD). Refuses a data.json of another profile or of other data."""
+    (None on real data). Refuses a data.json of another profile or of other data. A simulated
+    folder read as official files (``source: smpd``, the ``paper`` rehearsal) gets no ceiling
+    from the data stage; it is computed here the same way (test split, the folder's own
+    ``sim_latent.csv`` and config), so every stage reports it beside the models."""
     path = paths.metrics_dir(profile) / "data.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing - written by stage data (notebooks/01_data.ipynb)")
@@ -128,6 +136,11 @@ def read_oracle(profile: str) -> dict | None:
         raise ValueError(f"{path}: written for data {metrics.get('data_fingerprint')!r}, but "
                          f"{paths.data_dir(profile) / 'posts.parquet'} is {posts_fp!r}; rerun stage data")
     oracle = metrics.get("oracle")
+    if not oracle and provenance_of(profile).source != "sim" and provenance_of(profile).simulated:
+        from ..core import config
+
+        cfg = config.stage("data", profile=profile)
+        oracle = oracle_metrics(cfg, load_posts(profile, "random")[0])
     return {k: float(oracle[k]) for k in ("mse", "mae", "src")} if oracle else None
 
 
@@ -137,7 +150,18 @@ def oracle_series(cfg) -> pd.Series:
     from .sim import oracle_predictions
 
     latent = pd.read_csv(raw_root(cfg) / "sim_latent.csv").set_index("Pid")["latent_score"]
-    return pd.Series(oracle_predictions(latent.to_numpy(), sim_config(cfg)), index=latent.index)
+    return pd.Series(oracle_predictions(latent.to_numpy(), _folder_sim_config(cfg)), index=latent.index)
+
+
+def _folder_sim_config(cfg):
+    """The simulator config of the folder read: the profile's (``source: sim``), or the one
+    recorded in a simulated folder read as official files (not this profile's sim knobs)."""
+    if cfg.source == "sim":
+        return sim_config(cfg)
+    from .sim.config import SimConfig
+
+    stamp = raw_root(cfg) / provenance.SIM_STAMP
+    return SimConfig(**json.loads(stamp.read_text())["config"])
 
 
 def oracle_metrics(cfg, posts: pd.DataFrame, split: str = "test") -> dict:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core.io import atomic_path, write_text
 from ..core.metrics import summarize_seeds
+from ..data.provenance import label_of, not_real_note
 
 METRICS = (("mse", "MSE", "min"), ("mae", "MAE", "min"), ("src", "SRC", "max"))
 
@@ -130,10 +131,14 @@ def setting_differences(cfg, dims: dict | None = None) -> list[str]:
     return out
 
 
-def caption_for(source: str, n_seeds: int, dataset: str, cfg=None, dims: dict | None = None) -> str:
-    sim = source == "sim"
-    what = "simulated data (SMPD-Sim, not real SMPD)" if sim else f"real data ({dataset})"
-    text = (f"Table 2 - popularity prediction on {what}, test split of the random 8:1:1 protocol; "
+def caption_for(source: str, n_seeds: int, dataset: str | None = None, cfg=None,
+                dims: dict | None = None) -> str:
+    """``dataset``: ``data.prepare.dataset_label``; when None, the label of ``source``
+    (``data.prepare.data_source``: 'sim' is simulated data, without its regime)."""
+    label = dataset or label_of(source)
+    note = not_real_note(label)
+    text = (f"Table 2 - popularity prediction on {label}, test split of the random 8:1:1 protocol"
+            f"{f' ({note})' if note else ''}; "
             f"mean ± std over {n_seeds} seed(s); best in bold, second underlined "
             "(lower is better for MSE/MAE, higher for SRC).")
     if cfg is not None:
@@ -148,7 +153,7 @@ def caption_for(source: str, n_seeds: int, dataset: str, cfg=None, dims: dict | 
     return text
 
 
-def write_table2(results: dict, directory, source: str, n_seeds: int, dataset: str = "SMPD-Sim",
+def write_table2(results: dict, directory, source: str, n_seeds: int, dataset: str | None = None,
                  oracle: dict | None = None, name: str = "table2_main", cfg=None,
                  dims: dict | None = None) -> dict[str, Path]:
     directory = Path(directory)
@@ -171,11 +176,14 @@ def write_table2(results: dict, directory, source: str, n_seeds: int, dataset: s
     return out
 
 
-def write_beta_table(rows: list[dict], directory, source: str) -> dict[str, Path]:
-    """``rows``: {beta, mse, mae, src, val_mse} per beta (one seed)."""
+def write_beta_table(rows: list[dict], directory, source: str, dataset: str | None = None) -> dict[str, Path]:
+    """``rows``: {beta, mse, mae, src, val_mse} per beta (one seed); ``dataset`` as in
+    :func:`caption_for`."""
     from ..core.reports import write_table
     df = pd.DataFrame(rows).sort_values("beta")
-    sim = " on simulated data (SMPD-Sim)" if source == "sim" else ""
+    label = dataset or label_of(source)
+    note = not_real_note(label)
     return write_table(df, directory, "table_jrpp_beta",
-                       f"JRPP information-bottleneck weight beta (Eq. 12) sweep{sim}, test split, one seed.",
+                       f"JRPP information-bottleneck weight beta (Eq. 12) sweep on {label}"
+                       f"{f' ({note})' if note else ''}, test split, one seed.",
                        formats=("md", "csv"), floatfmt=".4g")

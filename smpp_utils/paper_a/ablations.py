@@ -50,6 +50,7 @@ from ..core import paths
 from ..core.io import read_parquet
 from ..core.metrics import regression_metrics, summarize_seeds
 from ..core.reports import mean_std_cell
+from ..data.provenance import with_note
 from .boosting import INPUTS, run_variant, summarize
 
 SHARED = ("clipft_image", "clipft_text")          # in every branch row
@@ -292,7 +293,9 @@ def row_labels(raw_block: str, select_frac: float, fitted: Iterable[str]) -> tup
 
 
 def _dataset_phrase(label: str, sim: bool) -> str:
-    return label + (" - simulated data (SMPD-Sim), not real SMPD" if sim else "")
+    """``label`` (``data.prepare.dataset_label``) with the not-real-data note when simulated
+    (the label says so; ``sim`` is kept for callers)."""
+    return with_note(label)
 
 
 def tail_caption(label: str, sim: bool, threshold: float, seeds) -> str:

@@ -68,7 +68,7 @@ def stage_spec(stage: stages.Stage, root: Path, source: str) -> dict:
         own = [r for r in reads if r == stage.name]
         params = ["profile.name", "profile.seed", *(f"profile.{r}" for r in own + [r for r in reads if r != stage.name])]
     elif stage.name == "results":
-        mods = scan.closure(root, {"smpp_utils.analysis.results_page"})
+        mods = scan.closure(root, {"smpp_utils.pipeline.results_page"})
         deps = scan.covering_deps(root, mods)
     deps += [resolve(p) for p in stage.reads]
     if stage.name == "results":

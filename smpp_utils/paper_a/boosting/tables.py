@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...core.metrics import summarize_seeds
 from ...core.reports import mean_std_cell
+from ...data.provenance import is_simulated, label_of, with_note
 
 # SRC that Paper A (arXiv 2508.16147) reports on real SMPD for its CLIPFT features.
 PAPER_A_REPORTED: dict[tuple[str, str], float] = {
@@ -99,17 +100,45 @@ def predictions_frame(results: list[dict]) -> pd.DataFrame:
 
 
 def table_caption(source: str, profile: str, n_test: int, seeds: list[int], pca_dims,
-                  n_selected: int, n_train: int, direct_seeds: int | None = None) -> str:
-    data = ("**Simulated data (SMPD-Sim), not real SMPD.**" if source == "sim"
-            else "Real SMPD (random 8:1:1 split).")
+                  n_selected: int, n_train: int, direct_seeds: int | None = None,
+                  dataset: str | None = None, oracle: bool | None = None) -> str:
+    """``dataset``: ``data.prepare.dataset_label``; None reads it from ``profile``'s canonical
+    table (so a simulated folder read as official files is named simulated whatever ``source``
+    says), or, without one, takes the label of ``source``. ``oracle``: whether the table has
+    the oracle row; None: whether ``profile``'s data stage recorded an oracle ceiling."""
+    label = dataset or _dataset_of(profile, source)
+    has_oracle = _oracle_recorded(profile) if oracle is None else oracle
+    data = f"**{with_note(label, ': ')}.**" if is_simulated(label) else f"{label}, random 8:1:1 split."
     pca = (f" Embedding blocks reduced to {pca_dims} PCA components each (fitted on train rows)."
            if pca_dims else "")
+    comparable = (" It was not produced by this pipeline." if label == label_of("smpd") else
+                  f" It was not produced by this pipeline and is NOT comparable with this table's {label} numbers.")
     return (f"Table: Paper A stage 2 - gradient boosting on metadata and multimodal features, "
             f"profile `{profile}`. {data} Test split ({n_test} posts); SRC / MAE / MSE as mean ± std "
             f"over {len(seeds)} seed(s) {seeds}. Loss-based selection kept {n_selected} of {n_train} "
-            f"train posts.{pca}{_direct_note(direct_seeds)} The oracle row is the simulator's noise-free score (ceiling). "
-            f"The column '{PAPER_COLUMN}' quotes the SRC Paper A (arXiv 2508.16147) reports on real "
-            f"SMPD for CLIPFT features; it was not produced by this pipeline.")
+            f"train posts.{pca}{_direct_note(direct_seeds)}"
+            + (" The oracle row is the simulator's noise-free score (ceiling)." if has_oracle else "")
+            + f" The column '{PAPER_COLUMN}' quotes the SRC Paper A (arXiv 2508.16147) reports on real "
+            f"SMPD for CLIPFT features.{comparable}")
+
+
+def _dataset_of(profile: str, source: str) -> str:
+    from ...core import paths
+    from ...data.prepare import dataset_label
+
+    if (paths.data_dir(profile) / "posts.parquet").is_file():
+        return dataset_label(profile)
+    return label_of(source)
+
+
+def _oracle_recorded(profile: str) -> bool:
+    from ...core import paths
+    from ...data.prepare import read_oracle
+
+    if not (paths.data_dir(profile) / "posts.parquet").is_file() \
+            or not (paths.metrics_dir(profile) / "data.json").is_file():
+        return False
+    return read_oracle(profile) is not None
 
 
 def _direct_note(direct_seeds: int | None) -> str:
