@@ -310,3 +310,18 @@ def test_data_stage_builds_the_configured_regime():
     sc = prepare.sim_config(cfg)
     assert sc.regime == "user-dominated" and sc.posts == 40 and sc.seed == 3
     assert sc.w_user == REGIMES["user-dominated"]["w_user"]
+
+
+def test_ensure_simulated_reuses_the_same_config_and_redraws_another(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from smpp_utils.core import paths
+    from smpp_utils.data import prepare
+
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    cfg = SimpleNamespace(profile="ci", source="sim", sim_regime="smpd", sim_posts=60, sim_users=10,
+                          sim_image_size=8, sim_test_ratio=0.1, seed=3)
+    assert prepare.ensure_simulated(cfg)["reused"] is False
+    assert prepare.ensure_simulated(cfg)["reused"] is True          # the writer's stamp matches
+    cfg.seed = 4
+    assert prepare.ensure_simulated(cfg)["reused"] is False

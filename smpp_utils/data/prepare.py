@@ -55,8 +55,8 @@ def ensure_simulated(cfg) -> dict:
     scfg = sim_config(cfg)
     stamp = root / "sim_config.json"
     if stamp.is_file():
-        on_disk = json.loads(stamp.read_text())
-        if all(on_disk.get(k) == v for k, v in asdict(scfg).items()):
+        on_disk = json.loads(stamp.read_text()).get("config", {})    # the writer's stamp
+        if on_disk == json.loads(json.dumps(asdict(scfg))):          # tuples as JSON lists
             return {"reused": True, "seconds": 0.0}
     if root.exists():
         shutil.rmtree(root)
