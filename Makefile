@@ -22,7 +22,10 @@ export OMP_WAIT_POLICY := PASSIVE
 help:
 	@echo "make setup   create $(VENV) from requirements.lock (LOCK=requirements-cpu.lock: CPU-only torch) and install smpp_utils (editable)"
 	@echo "make repro   setup, pre-flight check, then 'dvc repro': every output of the active profile"
-	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.md"
+	@echo "             (the alias on the last line of params.yaml) and the results page <reports>/index.{md,html}"
+	@echo "             PROFILE=ci|default|paper|rehearsal|... switches the profile first (python -m smpp_utils profile)"
+	@echo "make rehearsal   the paper profile's code path on a simulated official-format folder, CPU sizes (docs/rehearsal.md)"
+	@echo "make plots   dvc plots show, offline (vega bundle installed once into .vega/) -> dvc_plots/index.html"
 	@echo "make test    setup, then pytest (unit tests) and nbval over every notebook under profile ci"
 	@echo "make lab     setup, then JupyterLab on notebooks/ with the project kernel (python3)"
 	@echo "make bench   benchmarks (not in make test): bench_jrpp (retrieval 10k/100k/1M), bench_scale (20k/80k/305k posts), bench_embed (extraction vs forward; needs the data stage) -> reports/metrics/"
@@ -40,9 +43,32 @@ $(STAMP): $(LOCK) pyproject.toml
 
 setup: $(STAMP)
 
+# PROFILE=name switches params.yaml's last line first; dvc.yaml is regenerated for the active
+# profile's data source (the same file for ci and default), then DVC runs what is stale.
 repro: setup
+	$(if $(PROFILE),$(PY) -m smpp_utils profile $(PROFILE))
 	$(PY) -m smpp_utils check
+	$(PY) -m smpp_utils dvc-yaml
 	$(VENV)/bin/dvc repro
+
+# The paper profile's code path (official-format reader, every applicable stage, the results
+# page) on a folder the simulator writes, at CPU sizes; params.yaml, dvc.yaml and dvc.lock are
+# put back afterwards, the results stay in reports/rehearsal/ (git-ignored).
+REHEARSAL_DIR := data/smpd_e2e
+rehearsal: setup
+	test -f $(REHEARSAL_DIR)/sim_config.json || $(PY) -m smpp_utils.data.sim --out $(REHEARSAL_DIR) \
+	    --posts 1500 --users 200 --image-size 32 --seed 1 --test-ratio 0.1
+	mkdir -p .rehearsal && cp params.yaml dvc.yaml dvc.lock .rehearsal/
+	$(MAKE) repro PROFILE=rehearsal; rc=$$?; cp .rehearsal/params.yaml .rehearsal/dvc.yaml .rehearsal/dvc.lock . \
+	    && rm -r .rehearsal; exit $$rc
+
+# dvc plots show without the network: vega, vega-lite and vega-embed installed once into
+# .vega/ (npm; git- and dvc-ignored) and inlined into the page's template (docs/dvc_views.md).
+plots: setup
+	test -f .vega/node_modules/vega-embed/build/vega-embed.min.js || npm install --prefix .vega \
+	    --no-audit --no-fund vega@5.21.0 vega-lite@5.2.0 vega-embed@6.18.2
+	$(PY) -m smpp_utils.analysis.plots_offline .vega
+	$(VENV)/bin/dvc plots show --html-template .vega/template.html -o dvc_plots
 
 test: setup
 	SMPP_PROFILE=ci $(PY) -m pytest -q tests
@@ -84,4 +110,4 @@ check-determinism: setup
 	done; \
 	$(PY) -m smpp_utils.core.determinism $$d/a $$d/b
 
-.PHONY: help setup repro test lab bench gpu-check clean-ci normalize-notebooks check-determinism
+.PHONY: help setup repro rehearsal plots test lab bench gpu-check clean-ci normalize-notebooks check-determinism

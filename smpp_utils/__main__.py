@@ -1,14 +1,17 @@
 """``python -m smpp_utils STAGE [--profile P]``: run one pipeline stage (the runner,
 ``smpp_utils.core.pipeline``); ``check`` is the pre-flight, ``results`` the results page.
-``python -m smpp_utils dvc-yaml [--check]`` regenerates dvc.yaml from the stage registry;
-``python -m smpp_utils params-doc [--check]`` copies the knobs' comments into params.yaml."""
+``python -m smpp_utils profile [NAME]`` shows or switches the active profile,
+``dvc-yaml [--check]`` regenerates dvc.yaml from the stage registry, ``params-doc [--check]``
+copies the knobs' comments into params.yaml."""
 
 import sys
 
 from .pipeline import stages
 
-TOOLS = {"dvc-yaml": "regenerate dvc.yaml from the stage registry and the code (--check: only compare)",
-         "params-doc": "copy each knob's comment from core/knobs.py into params.yaml (--check: only compare)"}
+# tool -> (its module under smpp_utils.pipeline, what it does)
+TOOLS = {"profile": ("profiles", "show, or switch to, a profile (params.yaml's last line; dvc.yaml follows)"),
+         "dvc-yaml": ("dvcgen", "regenerate dvc.yaml from the stage registry and the code (--check: only compare)"),
+         "params-doc": ("params_doc", "copy each knob's comment from core/knobs.py into params.yaml (--check: only compare)")}
 
 
 def usage() -> str:
@@ -18,7 +21,7 @@ def usage() -> str:
              for s in (*stages.STAGES, stages.RESULTS)]
     return "\n".join([
         "usage: python -m smpp_utils STAGE [--profile PROFILE]",
-        "       python -m smpp_utils {dvc-yaml,params-doc} [--check]",
+        "       python -m smpp_utils profile [NAME] | dvc-yaml [--check] | params-doc [--check]",
         "",
         "Run one stage of the study (what `dvc repro` calls for each stage of dvc.yaml). A notebook",
         "stage runs its notebook with papermill (the profile passed; the notebook reads its knobs",
@@ -29,7 +32,7 @@ def usage() -> str:
         *lines,
         "",
         "tools:",
-        *[f"  {t:<{width}}  {about}" for t, about in TOOLS.items()],
+        *[f"  {t:<{width}}  {about}" for t, (_, about) in TOOLS.items()],
         "",
         "options:",
         "  -h, --help         show this help and exit",
@@ -41,12 +44,11 @@ def usage() -> str:
     ])
 
 
-if len(sys.argv) > 1 and sys.argv[1] == "dvc-yaml":
-    from .pipeline.dvcgen import main as tool
-    sys.exit(tool(sys.argv[2:]))
-if len(sys.argv) > 1 and sys.argv[1] == "params-doc":
-    from .pipeline.params_doc import main as tool
-    sys.exit(tool(sys.argv[2:]))
+if len(sys.argv) > 1 and sys.argv[1] in TOOLS:
+    import importlib
+
+    tool = importlib.import_module(f".pipeline.{TOOLS[sys.argv[1]][0]}", __package__)
+    sys.exit(tool.main(sys.argv[2:]))
 if len(sys.argv) < 2 or any(a in ("-h", "--help") for a in sys.argv[1:]):
     print(usage())
     sys.exit(0 if len(sys.argv) > 1 else 2)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROFILES = ("ci", "default", "paper")
+PROFILES = ("ci", "default", "paper", "rehearsal")
 # Knobs whose values name entries of a registry higher up the package (``knob(registry=...)``):
 # the registry is the one list; the pre-flight passes the registries to :func:`validate`
 # (smpp_utils.pipeline.preflight.registries), so core never imports the layers above it.
@@ -207,7 +207,7 @@ class PaperAAblationsKnobs:
 
 @dataclass
 class ProfileKnobs:
-    name: str = knob(choices=PROFILES)     # the block's own key (ci | default | paper)
+    name: str = knob(choices=PROFILES)     # the block's own key (PROFILES)
     reports: str = knob(nonempty=True)     # results folder: 'reports' or 'reports/<sub>', distinct per profile
     seed: int = knob(ge=0, lt=2 ** 32)     # seed of every stage (numpy accepts 0 .. 2**32-1)
 
