@@ -67,9 +67,13 @@ def register_project_models() -> None:
 def create_clip(model_name: str, pretrained: str | os.PathLike | None = None, device=None):
     """``(model, preprocess, tokenizer)`` for open_clip architecture ``model_name``.
 
-    ``pretrained`` is None/"" (random init) or the path of a LOCAL checkpoint file (an
-    open_clip state dict, e.g. one written by :func:`save_clip_checkpoint`, or a converted
-    OpenAI/LAION file). Hub tags such as 'openai' are refused: there is no network here.
+    ``pretrained`` is None/"" (random init) or the path of a LOCAL weights file: a
+    ``.safetensors`` file or a ``torch.save`` state dict (e.g. one written by
+    :func:`save_clip_checkpoint`, or a converted OpenAI/LAION file). It is read by the one safe
+    loader (``core.checkpoint.load_weights``: tensors only, never an unpickler that runs code;
+    a TorchScript archive such as OpenAI's released ``.pt`` is refused with the one-time
+    conversion command) and must fit ``model_name`` (:class:`CheckpointMismatch` otherwise,
+    one line). Hub tags such as 'openai' are refused: there is no network here.
     ``preprocess`` is open_clip's evaluation transform; the model is in eval mode.
     """
     import open_clip
@@ -85,35 +89,115 @@ def create_clip(model_name: str, pretrained: str | os.PathLike | None = None, de
             raise FileNotFoundError(
                 f"create_clip({model_name!r}, pretrained={str(pretrained)!r}): not an existing "
                 "local file. Weights cannot be downloaded here (no network); pass the path of a "
-                "local checkpoint file (e.g. a ViT-B-32 .pt/.safetensors copied onto this "
-                "machine), or '' / None for a randomly initialised model.")
+                "local checkpoint file (e.g. a ViT-B-32 .safetensors/.pt state dict copied onto "
+                "this machine), or '' / None for a randomly initialised model.")
     device = torch.device(device) if device is not None else get_device()
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        model_name, pretrained=str(ckpt) if ckpt else None, device=device,
-        # OpenAI's released .pt files are TorchScript archives, which torch refuses to read
-        # with weights_only=True; every other checkpoint is read as plain tensors only
-        weights_only=not (ckpt and _is_torchscript(ckpt)))
+    state = load_clip_weights(ckpt) if ckpt else None      # refused before a model is built
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None,
+                                                                 device=device)
+    if state is not None:
+        load_clip_state(model, state, ckpt, model_name)
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(model_name)
 
 
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
+class CheckpointMismatch(ValueError):
+    """A weights file whose tensors do not fit the open_clip architecture (one line)."""
 
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+def load_clip_weights(path, mmap: bool = False) -> dict:
+    """The tensors of a local CLIP weights file, through ``core.checkpoint.load_weights``
+    (OpenAI's non-parameter keys dropped)."""
+    from ..core.checkpoint import JIT_EXTRA_KEYS, load_weights
+
+    sd = load_weights(path, "cpu", mmap=mmap)
+    return {k: v for k, v in sd.items() if k not in JIT_EXTRA_KEYS}
+
+
+# positional embeddings whose length open_clip interpolates on load (their width must match)
+_RESIZED = ("positional_embedding", "visual.positional_embedding", "text.positional_embedding")
+
+
+def clip_state_problem(model, state: dict, path, model_name: str) -> str | None:
+    """Why ``state`` (after open_clip's key conversions) cannot load into ``model``, in one
+    line naming the file, the architecture and the first differing tensors; None if it fits."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = [k for k in want if k not in got]
+    unexpected = [k for k in got if k not in want]
+    shapes = [k for k in want if k in got and got[k] != want[k]
+              and not (k in _RESIZED and got[k][-1:] == want[k][-1:])]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = []
+    if shapes:
+        parts.append(f"{len(shapes)} tensor(s) differ in shape, e.g. "
+                     + ", ".join(f"{k} {list(got[k])} in the file vs {list(want[k])}" for k in shapes[:2]))
+    if missing:
+        parts.append(f"{len(missing)} missing, e.g. {missing[:3]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}")
+    return (f"{path}: does not fit open_clip model {model_name!r} (another architecture or "
+            f"width; set prototypes.clip_model to the file's architecture): " + "; ".join(parts))
+
+
+def _converted(model, state: dict) -> dict:
+    """open_clip's load-time conversions of a state dict (third-party layouts, the old text
+    tower layout, a scalar vs 1-d logit scale/bias, a missing logit bias)."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict
+
+    sd = convert_state_dict(model, dict(state))
+    if "positional_embedding" in sd and not hasattr(model, "positional_embedding"):
+        sd = convert_to_custom_text_state_dict(sd)
+    for key in ("logit_scale", "logit_bias"):
+        have = getattr(model, key, None)
+        if key in sd and have is not None and have.ndim != sd[key].ndim:
+            sd[key] = sd[key].reshape(have.shape)
+    if "logit_bias" not in sd and getattr(model, "logit_bias", None) is not None and "logit_scale" in sd:
+        sd["logit_bias"] = torch.zeros_like(sd["logit_scale"])
+    sd.pop("text.transformer.embeddings.position_ids", None)
+    return sd
+
+
+def load_clip_state(model, state: dict, path, model_name: str) -> None:
+    """Load ``state`` into ``model`` (strict) after checking it fits (one-line
+    :class:`CheckpointMismatch` otherwise); positional embeddings of another length are
+    interpolated as open_clip does."""
+    from open_clip.model import resize_pos_embed, resize_text_pos_embed
+
+    sd = _converted(model, state)
+    why = clip_state_problem(model, sd, path, model_name)
+    if why:
+        raise CheckpointMismatch(why)
+    resize_pos_embed(sd, model)
+    resize_text_pos_embed(sd, model)
+    model.load_state_dict(sd, strict=True)
+
+
+def check_clip_file(model_name: str, path) -> None:
+    """What :func:`create_clip` does with ``path``, on the CPU and without keeping the model:
+    the pre-flight's check that the file loads safely and fits ``model_name``."""
+    import open_clip
+
+    register_project_models()
+    if model_name not in open_clip.list_models():
+        raise ValueError(f"unknown open_clip model {model_name!r}")
+    state = load_clip_weights(path, mmap=True)
+    model = open_clip.create_model(model_name, pretrained=None, device="cpu")
+    why = clip_state_problem(model, _converted(model, state), path, model_name)
+    if why:
+        raise CheckpointMismatch(why)
 
 
 def save_clip_checkpoint(model, path, meta: dict | None = None) -> Path:
-    """Save ``{'state_dict', 'smpp_meta'}`` atomically; ``open_clip.load_checkpoint`` (and so
-    ``create_clip(name, pretrained=path)``) reads the ``state_dict`` key with
-    ``weights_only=True``, so ``meta`` must hold plain JSON-like values."""
-    from ..core.checkpoint import save_checkpoint
+    """Save ``{'state_dict', 'smpp_meta'}`` atomically: tensors, and the metadata as a JSON
+    string (``core.checkpoint.meta_to_json``; read back with ``read_meta``), so the file loads
+    with ``weights_only=True`` and holds no pickled objects."""
+    from ..core.checkpoint import meta_to_json, save_checkpoint
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_checkpoint(path, {"state_dict": state, "smpp_meta": dict(meta or {})})
+    return save_checkpoint(path, {"state_dict": state, "smpp_meta": meta_to_json(meta)})
 
 
 def clip_checkpoint_path(profile: str) -> Path:
