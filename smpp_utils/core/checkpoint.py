@@ -122,10 +122,22 @@ def load_checkpoint(path, map_location="cpu", *, mmap: bool = False) -> dict:
                           mmap=mmap and kind == "torch-zip")
     except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError, ValueError,
             TypeError, KeyError, IndexError, zipfile.BadZipFile, struct.error) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UnsafeCheckpoint(
             f"{path}: not a plain checkpoint (refused to load it with weights_only=True; it may "
-            f"hold code or be corrupt; delete it to start from scratch): {first}") from None
+            f"hold code or be corrupt; delete it to start from scratch): {_reason(e)}") from None
+
+
+# torch's own advice in the error (re-run with weights_only=False, file an issue) is not ours
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _reason(e: BaseException) -> str:
+    """The informative line of torch's refusal (e.g. 'Trying to load unsupported GLOBAL
+    posix.system ...'), at most 200 characters."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(_TORCH_BOILERPLATE)]
+    text = (keep or lines or [type(e).__name__])[0]
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _load_safetensors(path: Path, map_location="cpu") -> dict:
@@ -136,8 +148,7 @@ def _load_safetensors(path: Path, map_location="cpu") -> dict:
     try:
         return load_file(str(path), device=device)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UnsafeCheckpoint(f"{path}: not a readable safetensors file: "
-                               f"{(str(e).splitlines() or [type(e).__name__])[0]}") from None
+        raise UnsafeCheckpoint(f"{path}: not a readable safetensors file: {_reason(e)}") from None
 
 
 def load_weights(path, map_location="cpu", *, mmap: bool = False) -> dict[str, torch.Tensor]:

@@ -2,11 +2,30 @@
 what the pipeline reads from outside the project so DVC reruns what depends on it.
 
     python -m smpp_utils check [--profile P]      (also: python -m smpp_utils.core.pipeline check)
+    python -m smpp_utils.core.preflight [--profile P] [--no-record]
 
-Checks, each failure naming the params.yaml key (``paper.data.smpd_root: /x does not exist``):
-params.yaml loads and validates (types/ranges, via ``config.load_params``); with
-``data.source: smpd`` the folder ``data.smpd_root`` exists and holds the seven official train
-files; a non-empty ``prototypes.clip_pretrained`` is an existing file.
+It runs the validation the stages will run, so a stage never meets a problem that was
+knowable up front. Each failure is one line naming the params.yaml key
+(``paper.data.smpd_root: /x does not exist``, ``default.jrpp.k: ...``) or the file, row/Pid
+and field; the CLI exits with status 2 and writes nothing.
+
+* params.yaml loads and validates (types/ranges, via ``config.load_params``; a key stated
+  twice is refused by ``core.strict_yaml``);
+* the cross-knob rules of ``core.constraints`` (bank size vs k/shortlist, seeds, k' >= 1, PCA
+  vs embedding width, learning rates);
+* ``data.source: smpd``: the folder ``data.smpd_root`` exists and holds the official train
+  files, and (full check) the SMPD reader's complete pass over them
+  (``data.smpd.read_smpd``: every table, field, date, label and image header, with
+  ``data.lenient``; pixels are not decoded) - the very reader stage ``data`` runs;
+* a non-empty ``prototypes.clip_pretrained`` is an existing file which (full check) the one
+  safe loader opens (``core.checkpoint``: tensors only; a TorchScript archive is refused with
+  the conversion command) and whose tensors fit ``prototypes.clip_model`` (a wrong
+  architecture or width is one line); an existing ``models/<profile>/clip_pretrain.pt`` (the
+  backbone stages 03/09/10 start from) must open safely too.
+
+The full check runs in stage ``check`` (and ``--no-record``); each stage's own pre-flight
+(``core.pipeline``) re-runs the cheap part: knobs, files present, the cross-knob rules and
+the checkpoints' zip layout (no unpickling).
 
 Records (stage ``check`` of dvc.yaml, always run first): ``data/<profile>/external/smpd.json``
 (sha256 and size of every official metadata file, plus a hash of the image list with each
@@ -15,6 +34,8 @@ checkpoint). Stage ``data`` depends on the first, ``prototypes`` on the second: 
 ``smpd_root`` at other files, or replacing the checkpoint, reruns exactly what reads them.
 Hashing the real SMPD (~305k images listed, metadata a few hundred MB) takes seconds: image
 bytes are not hashed, only their paths and sizes (the reader verifies each image's header).
+Nothing is recorded while another run holds the profile's lock (``core.runlock``): ``check``
+then fails, naming that run's PID, instead of rewriting files a running stage depends on.
 """
 
 from __future__ import annotations
@@ -87,6 +108,80 @@ def problems(profile: str, params: dict) -> list[str]:
     return found
 
 
+def content_problems(profile: str, params: dict, deep: bool = True) -> tuple[list[str], dict]:
+    """What the stages would refuse in the external inputs' content, and facts for
+    ``core.constraints`` (``labelled_train`` of real SMPD). ``deep``: the reader's full pass
+    and the checkpoints opened; otherwise only the checkpoints' zip layout (and the facts
+    that an earlier data stage recorded). Call after :func:`problems` found nothing."""
+    block = params[profile]
+    data, proto = block["data"], block["prototypes"]
+    found, facts = [], {}
+    if data.get("source") == "smpd":
+        if deep:
+            found += _smpd_problems(data, facts)
+        else:
+            facts.update(_recorded_facts(profile))
+    ckpt = proto.get("clip_pretrained")
+    if ckpt not in (None, ""):
+        why = _clip_problem(proto["clip_model"], paths.resolve(ckpt), deep, match=True)
+        if why:
+            found.append(f"{profile}.prototypes.clip_pretrained: {why}")
+    stage02 = paths.models_dir(profile) / "clip_pretrain.pt"
+    if stage02.is_file():
+        why = _clip_problem(proto["clip_model"], stage02, deep, match=False)
+        if why:
+            found.append(f"{why} (written by stage prototypes; delete it to rebuild it)")
+    return found, facts
+
+
+def _smpd_problems(data: dict, facts: dict) -> list[str]:
+    import warnings
+
+    from ..data import smpd
+
+    opts = {"date_window": data.get("date_window", smpd.DATE_WINDOW),
+            "max_image_pixels": data.get("max_image_pixels", smpd.MAX_IMAGE_PIXELS)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            _, report = smpd.read_smpd(paths.resolve(data["smpd_root"]), lenient=bool(data.get("lenient")),
+                                       check_images=True, decode_images=False, **opts)
+    except smpd.SMPDFormatError as exc:
+        return list(exc.problems)
+    facts["labelled_train"] = int(report["splits"]["train"]["labelled"])
+    return []
+
+
+def _recorded_facts(profile: str) -> dict:
+    """``labelled_train`` from the canonical table stage data wrote (its reader report)."""
+    from .io import read_parquet_meta
+
+    table = paths.data_dir(profile) / "posts.parquet"
+    try:
+        return {"labelled_train": int(read_parquet_meta(table)["report"]["splits"]["train"]["labelled"])}
+    except (OSError, KeyError, TypeError, ValueError):
+        return {}
+
+
+def _clip_problem(model_name: str, path: Path, deep: bool, match: bool) -> str | None:
+    """Why the CLIP weights file ``path`` would be refused (None when it loads): its layout
+    (always), and with ``deep`` the safe load and (``match``) the fit to ``model_name``."""
+    from .checkpoint import UnsafeCheckpoint, _refuse_kind, inspect_file
+
+    try:
+        _refuse_kind(path, inspect_file(path))
+        if deep:
+            from ..embed.encoders import check_clip_file, load_clip_weights
+
+            if match:
+                check_clip_file(model_name, path)    # CheckpointMismatch is a ValueError
+            else:
+                load_clip_weights(path, mmap=True)
+    except (UnsafeCheckpoint, OSError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 def smpd_manifest(root) -> dict:
     """Content hash of an official-format SMPD folder: every metadata file's sha256 and size,
     and one sha256 over the image list (``img_path<TAB>bytes`` per listed image; -1 = missing)."""
@@ -134,9 +229,14 @@ def external_dir(profile: str) -> Path:
     return paths.data_dir(profile) / "external"
 
 
-def check(profile: str | None = None, record: bool = True) -> dict:
+def check(profile: str | None = None, record: bool = True, deep: bool | None = None) -> dict:
     """Validate params and external inputs (raise :class:`PreflightError`), then write the
-    external-input hashes (``record``). Returns them."""
+    external-input hashes (``record``; refused while another run holds the profile's lock).
+    ``deep`` (default: ``record``): the full content check (reader pass, checkpoints
+    opened). Returns the hashes written."""
+    from . import constraints
+
+    deep = record if deep is None else deep
     try:
         params = config.load_params()
         profile = config.active_profile(profile, params)
@@ -145,13 +245,23 @@ def check(profile: str | None = None, record: bool = True) -> dict:
     found = problems(profile, params)
     if found:
         raise PreflightError(found)
+    found, facts = content_problems(profile, params, deep)
+    found += constraints.problems(profile, params, facts)
+    if found:
+        raise PreflightError(found)
     if not record:
         return {}
-    ext = external_inputs(profile, params)
-    for name, content in ext.items():
-        path = external_dir(profile) / f"{name}.json"
-        if not path.is_file() or path.read_text() != _json_text(content):
-            write_json(path, content)
+    from .runlock import LockHeld, RunLock
+
+    try:
+        with RunLock(profile, "check"):
+            ext = external_inputs(profile, params)
+            for name, content in ext.items():
+                path = external_dir(profile) / f"{name}.json"
+                if not path.is_file() or path.read_text() != _json_text(content):
+                    write_json(path, content)
+    except LockHeld as exc:
+        raise PreflightError([str(exc)]) from None
     return ext
 
 

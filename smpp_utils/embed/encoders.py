@@ -157,7 +157,9 @@ def _converted(model, state: dict) -> dict:
     if "logit_bias" not in sd and getattr(model, "logit_bias", None) is not None and "logit_scale" in sd:
         sd["logit_bias"] = torch.zeros_like(sd["logit_scale"])
     sd.pop("text.transformer.embeddings.position_ids", None)
-    return sd
+    # buffers the model does not save (open_clip's attn_mask) but a traced archive does
+    transient = {n for n, _ in model.named_buffers()} - set(model.state_dict())
+    return {k: v for k, v in sd.items() if k not in transient}
 
 
 def load_clip_state(model, state: dict, path, model_name: str) -> None:
