@@ -19,7 +19,6 @@ case) against the code before them.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import signal

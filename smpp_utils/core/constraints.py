@@ -24,6 +24,8 @@ Rules (``p`` = the profile):
   the embedding blocks they reduce (the CLIP width ``embed_dim`` of ``prototypes.clip_model``,
   MiniLM's 384) and at most the train posts: otherwise ``paper_a.boosting.matrices._pca``
   keeps the block unreduced while the captions report ``pca_dims`` components.
+* the reader's proposed knobs, when present: ``data.date_window`` parses as two ISO days in
+  order, ``data.max_image_pixels`` is an integer >= 1.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def problems(profile: str, params: dict, facts: dict | None = None) -> list[str]
                    f"({abl['n_seeds']}): the trained k / M points use the first sweep_seeds of "
                    f"the seeds stage 06 reads; got {abl['sweep_seeds']}")
 
+    out += _proposed_knobs(p, data)
+
     vf, tf = float(data["val_frac"]), float(data["test_frac"])
     n_lab = int(data["sim_posts"]) if data["source"] == "sim" else facts.get("labelled_train")
     n_train = train_size(int(n_lab), vf, tf) if n_lab is not None else None
@@ -143,4 +147,22 @@ def problems(profile: str, params: dict, facts: dict | None = None) -> list[str]
         elif rows is not None and dims > rows:
             out.append(f"{p}.{sec}.pca_dims: must be <= the {rows} train posts its PCA is fitted "
                        f"on, or 0; got {dims}")
+    return out
+
+
+def _proposed_knobs(p: str, data: dict) -> list[str]:
+    """The reader's knobs proposed for ``core.knobs`` (checked here once params.yaml has
+    them): ``data.date_window`` 'YYYY-MM-DD,YYYY-MM-DD' and ``data.max_image_pixels`` >= 1."""
+    out = []
+    if "date_window" in data:
+        from ..data.smpd import date_bounds
+
+        try:
+            date_bounds(data["date_window"])
+        except ValueError as exc:
+            out.append(f"{p}.{exc}")
+    if "max_image_pixels" in data:
+        v = data["max_image_pixels"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            out.append(f"{p}.data.max_image_pixels: expected an integer >= 1, got {v!r}")
     return out

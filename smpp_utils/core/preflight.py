@@ -272,10 +272,11 @@ def _json_text(obj) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="pre-flight check of params.yaml and external inputs")
     ap.add_argument("--profile", default=None)
-    ap.add_argument("--no-record", action="store_true", help="check only; write no hashes")
+    ap.add_argument("--no-record", action="store_true",
+                    help="the full check, but write no hashes (allowed while a run holds the lock)")
     args = ap.parse_args(argv)
     try:
-        ext = check(args.profile, record=not args.no_record)
+        ext = check(args.profile, record=not args.no_record, deep=True)
     except PreflightError as exc:
         print(exc, file=sys.stderr)
         return 2
