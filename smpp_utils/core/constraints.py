@@ -36,7 +36,7 @@ LR_MAX = 1.0
 LR_KNOBS = (("prototypes", "pretrain_lr"), ("finetune", "lr"), ("finetune", "direct_head_lr"),
             ("jrpp", "lr"), ("boosting", "lgbm_lr"), ("boosting", "cat_lr"),
             ("regimes", "lgbm_lr"))
-MINILM_DIM = 384   # = embed.encoders.MINILM_DIM (not imported: that module imports torch)
+MINILM_DIM = 384   # = embed.encoders.MINILM_DIM (not imported: core does not import embed)
 
 
 def _ints(spec) -> list[int]:
@@ -58,16 +58,12 @@ def train_size(n: int, val_frac: float, test_frac: float) -> int:
 def clip_width(model_name: str) -> int | None:
     """``embed_dim`` of an open_clip architecture (project configs included); None when
     unknown (``create_clip`` names that error)."""
+    from .clip_weights import model_width
+
     try:
-        import open_clip
-
-        from ..embed.encoders import register_project_models
-
-        register_project_models()
-        cfg = open_clip.get_model_config(model_name)
+        return model_width(model_name)
     except Exception:         # noqa: BLE001 - a missing architecture is reported elsewhere
         return None
-    return int(cfg["embed_dim"]) if cfg and "embed_dim" in cfg else None
 
 
 def emb_width(spec: str, clip_dim: int | None) -> int | None:

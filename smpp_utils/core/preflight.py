@@ -171,7 +171,7 @@ def _clip_problem(model_name: str, path: Path, deep: bool, match: bool) -> str |
     try:
         _refuse_kind(path, inspect_file(path))
         if deep:
-            from ..embed.encoders import check_clip_file, load_clip_weights
+            from .clip_weights import check_clip_file, load_clip_weights
 
             if match:
                 check_clip_file(model_name, path)    # CheckpointMismatch is a ValueError
