@@ -170,6 +170,8 @@ def test_crafted_clip_pretrained_is_refused_by_the_preflight(tmp_path, monkeypat
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_real_torchscript_is_refused_then_converted_once(tmp_path):
     from smpp_utils.embed import encoders
 
