@@ -1,5 +1,5 @@
 """``python -m smpp_utils STAGE [--profile P]``: run one pipeline stage (the runner,
-``smpp_utils.core.pipeline``); ``check`` is the pre-flight, ``results`` the results page.
+``smpp_utils.pipeline.runner``); ``check`` is the pre-flight, ``results`` the results page.
 ``python -m smpp_utils profile [NAME]`` shows or switches the active profile,
 ``dvc-yaml [--check]`` regenerates dvc.yaml from the stage registry, ``params-doc [--check]``
 copies the knobs' comments into params.yaml."""
@@ -53,6 +53,6 @@ if len(sys.argv) < 2 or any(a in ("-h", "--help") for a in sys.argv[1:]):
     print(usage())
     sys.exit(0 if len(sys.argv) > 1 else 2)
 
-from .core.pipeline import main  # noqa: E402
+from .pipeline.runner import main  # noqa: E402
 
 sys.exit(main())

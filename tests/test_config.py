@@ -53,7 +53,8 @@ def test_merged_values_are_base_plus_deltas():
     assert ci["jrpp"]["epochs"] == 3 and ci["jrpp"]["lr"] == params["base"]["jrpp"]["lr"]
     assert params["paper"]["data"]["source"] == "smpd" and params["paper"]["jrpp"]["epochs"] == 100
     assert raw["profile"] == raw["default"]                              # the alias resolves
-    assert [params[p]["reports"] for p in config.PROFILES] == ["reports/ci", "reports", "reports/paper"]
+    assert [params[p]["reports"] for p in config.PROFILES] == ["reports/ci", "reports", "reports/paper",
+                                                               "reports/rehearsal"]
     # loading returns independent copies: editing one profile does not leak into another
     params["ci"]["tail"]["tail_threshold"] = -1.0
     assert params["default"]["tail"]["tail_threshold"] != -1.0

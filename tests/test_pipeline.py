@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from smpp_utils.pipeline import results_page
-from smpp_utils.core import config, determinism, paths, pipeline, preflight
+from smpp_utils.core import config, determinism, paths
+from smpp_utils.pipeline import preflight, runner as pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -23,17 +24,16 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 # ----------------------------------------------------------------------------- runner
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A project root with a committed table and data.json of profile ci, a dvc.yaml that
-    declares two report outs for stage 'data', and no real notebook execution."""
+    """A project root with a committed table and data.json of profile ci, a stage 'data' that
+    declares two report outs (and its timings), and no real notebook execution."""
     monkeypatch.setattr(paths, "ROOT", tmp_path)
     monkeypatch.setattr(preflight, "check", lambda profile=None, record=True: {})
     monkeypatch.setattr(pipeline, "notebook_parameters", lambda stage, profile: {})
+    monkeypatch.setattr(pipeline, "applies", lambda stage, profile: None)
+    monkeypatch.setattr(pipeline, "declared_report_outs",
+                        lambda stage, profile: ["tables/t.md", "metrics/data.json", "timings/data.json"])
     monkeypatch.delenv(paths.STAGING_ENV, raising=False)
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"data": {"outs": [
-        {"${profile.reports}/tables/t.md": {"cache": False, "persist": True}},
-        "${profile.reports}/notebooks/01_data.ipynb"],
-        "metrics": [{"${profile.reports}/metrics/data.json": {"cache": False}}]}}}))
     rep = tmp_path / "reports" / "ci"
     (rep / "tables").mkdir(parents=True)
     (rep / "metrics").mkdir()
@@ -113,12 +113,20 @@ def test_reports_folders_agree_with_params_yaml():
             assert params[prof]["reports"] == paths.REPORTS[prof], prof
 
 
-def test_declared_report_outs_of_the_real_dvc_yaml():
+def test_declared_report_outs_come_from_the_registry():
     outs = pipeline.declared_report_outs("data", "ci")
     assert "tables/table1_datasets.md" in outs and "metrics/data.json" in outs
-    assert "timings/data.json" in outs and "notebooks/01_data.ipynb" in outs
-    assert pipeline.declared_report_outs("data", "default")[0].startswith(("tables/", "figures/",
-                                                                          "metrics/", "notebooks/"))
+    assert "timings/data.json" in outs
+    assert all(f"${{profile.reports}}/{rel}" in str(DVC["stages"]["data"]) for rel in outs)
+
+
+def test_a_stage_that_does_not_apply_to_the_profile_is_refused(monkeypatch):
+    monkeypatch.setattr(pipeline.config, "knob", lambda dotted, profile=None: "smp_video")
+    why = pipeline.applies("prototypes", "ci")
+    assert "does not apply to profile ci" in why and "images" in why
+    assert pipeline.applies("prototypes", "default") is not None
+    monkeypatch.setattr(pipeline.config, "knob", lambda dotted, profile=None: "sim")
+    assert pipeline.applies("regimes", "ci") is None
 
 
 # ----------------------------------------------------------------------------- pre-flight
@@ -250,3 +258,73 @@ def test_determinism_compare_finds_every_kind_of_difference(tmp_path, capsys):
     (a / "data/ci/only_a.npz").unlink()
     (b / "data/ci/p.parquet").write_bytes(b"abc")
     assert determinism.main([str(a), str(b)]) == 0
+
+
+# ----------------------------------------------------------------------------- terminal
+def _papermill_error(ename, evalue, exec_count=4):
+    from papermill.exceptions import PapermillExecutionError
+
+    return PapermillExecutionError(cell_index=5, exec_count=exec_count, source="raise ...",
+                                   ename=ename, evalue=evalue,
+                                   traceback=["Traceback (most recent call last):"] * 60)
+
+
+def test_cli_streams_cell_output_and_a_failed_stage_ends_with_one_line(project, monkeypatch, capsys):
+    import logging
+
+    def body(out):
+        log = logging.getLogger("papermill")
+        log.info("Executing Cell 3-------------------------")    # papermill's bookkeeping
+        log.info("epoch 1/3 loss 0.9312\n")                      # what the cell printed
+        log.warning("UserWarning: a cell warning\n")
+        (paths.reports_dir("ci") / "tables" / "t.md").write_text("half\n")
+        out.write_text("{}")                  # papermill saves the failed notebook, then raises
+        raise _papermill_error("ValueError", "train_label.txt: row 6: label 'many' is not a number\n"
+                                             "and a second line of the message")
+
+    fake_notebook(monkeypatch, body)
+    assert pipeline.main(["data", "--profile", "ci"]) == 1
+    out, err = capsys.readouterr()
+    assert "epoch 1/3 loss 0.9312" in out and "Executing Cell" not in out + err
+    assert "UserWarning: a cell warning" in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("stage data FAILED in cell 4 of notebooks/01_data.ipynb: ValueError: "
+                           "train_label.txt: row 6: label 'many' is not a number")
+    assert "executed notebook kept: .staging/ci/data/notebooks/01_data.ipynb" in last
+    assert "rerun: python -m smpp_utils data" in last and "dvc repro data" in last
+    assert "and a second line of the message" in err                # the rest, before it
+    assert (project / "tables" / "t.md").read_text() == "old table\n"
+
+
+def test_cli_success_says_what_changed(project, monkeypatch, capsys):
+    def body(out):
+        (paths.reports_dir("ci") / "tables" / "t.md").write_text("new table\n")
+        (paths.reports_dir("ci") / "metrics" / "data.json").write_text('{"oracle": 3}\n')
+
+    fake_notebook(monkeypatch, body)
+    assert pipeline.main(["data", "--profile", "ci"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("stage data (01_data.ipynb, profile ci): running")
+    assert out[-1].startswith("stage data done in ") and "report file(s) changed" in out[-1]
+
+
+@pytest.mark.slow
+def test_real_kernel_output_reaches_the_terminal_without_kernel_noise(project, capfd):
+    """A real notebook through papermill and a real kernel: its printed lines reach the
+    terminal as they are printed; the kernel's TCP warning and shutdown interrupt do not."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print('cell one says hi')"),
+        nbformat.v4.new_code_cell(
+            "from smpp_utils.core import paths\n"
+            "(paths.reports_dir('ci') / 'tables' / 't.md').write_text('kernel table\\n')\n"
+            "(paths.reports_dir('ci') / 'metrics' / 'data.json').write_text('{}\\n')\n"
+            "print('tables written')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, paths.ROOT / "notebooks" / "01_data.ipynb")
+    assert pipeline.main(["data", "--profile", "ci"]) == 0
+    out, err = capfd.readouterr()
+    assert "cell one says hi" in out and "tables written" in out
+    assert "without encryption" not in err and "KeyboardInterrupt" not in err, err
+    assert (project / "tables" / "t.md").read_text() == "kernel table\n"

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from . import knobs, paths
+from . import knobs, paths, strict_yaml
 
 PROFILES = knobs.PROFILES
 
@@ -39,7 +39,7 @@ def load_params(path=None) -> dict:
     p = paths.resolve(path) if path else paths.ROOT / "params.yaml"
     with open(p) as fh:
         try:
-            params = yaml.safe_load(fh)
+            params = strict_yaml.safe_load(fh)   # duplicate keys refused
         except yaml.YAMLError as exc:   # e.g. an alias used before its anchor
             raise knobs.KnobError(f"{p}: not valid YAML: {exc}") from None
     params = _plain(params)             # aliases share objects; callers may mutate their copy

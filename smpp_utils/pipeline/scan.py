@@ -24,8 +24,7 @@ PKG = "smpp_utils"
 UNTRACEABLE = ("load_params", "profile_block")
 # modules allowed to read params.yaml wholesale: the config/knob machinery itself and the
 # pipeline room (runner, pre-flight), which is not stage code
-WHOLESALE_OK = ("smpp_utils/core/config.py", "smpp_utils/core/knobs.py", "smpp_utils/core/preflight.py",
-                "smpp_utils/pipeline/")
+WHOLESALE_OK = ("smpp_utils/core/config.py", "smpp_utils/core/knobs.py", "smpp_utils/pipeline/")
 
 
 # ----------------------------------------------------------------------------- imports
