@@ -71,6 +71,8 @@ class DataKnobs:
     sim_regime: str = knob(registry="regimes")   # named SMPD-Sim v2 regime (data/sim REGIMES; docs/sim_calibration.md)
     val_frac: float = knob(**FRACTION)    # validation share of the labelled posts, (0, 1) (JRPP protocol: random 8:1:1)
     test_frac: float = knob(**FRACTION)   # test share, (0, 1); val_frac + test_frac < 1
+    date_window: str = knob(nonempty=True)   # plausible upload days 'first,last' (UTC, inclusive): a Postdate outside is refused, optional user dates outside read as unknown
+    max_image_pixels: int = knob(ge=1)     # largest image width x height the reader accepts (PIL's decompression-bomb limit)
 
 
 @dataclass
@@ -80,7 +82,7 @@ class PrototypesKnobs:
     text_encoder: str = knob(choices=("minilm", "clip"))   # minilm (offline all-MiniLM-L6-v2) | clip
     pretrain_epochs: int = knob(ge=0)      # CLIP pre-training epochs; >= 1 when clip_pretrained is ""
     pretrain_batch: int = knob(ge=2)       # pre-training batch (contrastive: >= 2)
-    pretrain_lr: float = knob(gt=0.0)      # pre-training learning rate, > 0
+    pretrain_lr: float = knob(gt=0.0, le=1.0)      # pre-training learning rate, > 0
     embed_batch: int = knob(ge=1)          # batch size when embedding every post
     num_workers: int = knob(ge=0)          # DataLoader workers (0 = main process)
     shots: int = knob(ge=1)                # per-subcategory prototype budget (paper: 256)
@@ -95,7 +97,7 @@ class FinetuneKnobs:
     local_ctx: int = knob(ge=1)            # learnable local prompt context tokens
     epochs: int = knob(ge=1)               # prompt fine-tuning epochs
     batch_size: int = knob(ge=2)           # fine-tuning batch (contrastive loss: >= 2)
-    lr: float = knob(gt=0.0)               # learning rate, > 0
+    lr: float = knob(gt=0.0, le=1.0)               # learning rate, > 0
     weight_decay: float = knob(ge=0.0)     # AdamW weight decay, >= 0
     temperature: float = knob(gt=0.0)      # softmax temperature of the prompt logits, > 0
     w_global: float = knob(ge=0.0)         # loss weight of the global prompt term, >= 0
@@ -106,7 +108,7 @@ class FinetuneKnobs:
     direct_epochs: int = knob(ge=1)        # epochs of Paper A's direct-regression comparison
     direct_metadata: bool = knob()         # also train direct regression on content + the boosted rows' metadata (fair row)
     direct_seeds: int = knob(ge=1)         # seeds of each direct-regression variant (seed, seed+1, ...; >= 3 where a claim rests on them)
-    direct_head_lr: float = knob(gt=0.0)   # lr of the direct-regression heads (content + metadata MLP); the backbone uses lr (the paper leaves it open)
+    direct_head_lr: float = knob(gt=0.0, le=1.0)   # lr of the direct-regression heads (content + metadata MLP); the backbone uses lr (the paper leaves it open)
     num_workers: int = knob(ge=0)          # DataLoader workers
 
 
@@ -131,7 +133,7 @@ class JrppKnobs:
     tta_T: int = knob(ge=0)                # test-time perturbations averaged (0 = none)
     tta_scales: str = knob(items=float, gt=0.0, nonempty=True)   # perturbation noise scales (x ||x||), cycled over t (JRPP Eq. 14), comma list > 0
     tta_scale_grid: str = knob(items=float, gt=0.0, nonempty=True)   # multipliers of tta_scales tried on val; the best is used
-    lr: float = knob(gt=0.0)               # learning rate, > 0
+    lr: float = knob(gt=0.0, le=1.0)               # learning rate, > 0
     batch_size: int = knob(ge=1)           # training batch
     epochs: int = knob(ge=1)               # most training epochs (early stopping may end sooner)
     patience: int = knob(ge=1)             # early stopping: epochs without a better val loss
@@ -147,11 +149,11 @@ class BoostingKnobs:
     pca_dims: int = knob(ge=0)             # PCA components per embedding block (0 = none)
     n_seeds: int = knob(ge=1)              # seeds of each boosted model
     lgbm_estimators: int = knob(ge=1)      # LightGBM trees
-    lgbm_lr: float = knob(gt=0.0)          # LightGBM learning rate, > 0
+    lgbm_lr: float = knob(gt=0.0, le=1.0)          # LightGBM learning rate, > 0
     lgbm_leaves: int = knob(ge=2)          # LightGBM leaves per tree
     cat_iterations: int = knob(ge=1)       # CatBoost trees
     cat_depth: int = knob(ge=1, le=16)     # CatBoost tree depth (CatBoost allows 1..16)
-    cat_lr: float = knob(gt=0.0)           # CatBoost learning rate, > 0
+    cat_lr: float = knob(gt=0.0, le=1.0)           # CatBoost learning rate, > 0
 
 
 @dataclass
@@ -190,7 +192,7 @@ class RegimesKnobs:
     knn_shortlist: int = knob(ge=1)        # time-aware kNN: content shortlist it picks the k nearest in time from; >= knn_k
     pca_dims: int = knob(ge=0)             # LightGBM: PCA components per embedding block (0 = none)
     lgbm_estimators: int = knob(ge=1)      # LightGBM trees (early stopping on val)
-    lgbm_lr: float = knob(gt=0.0)          # LightGBM learning rate, > 0
+    lgbm_lr: float = knob(gt=0.0, le=1.0)          # LightGBM learning rate, > 0
     lgbm_leaves: int = knob(ge=2)          # LightGBM leaves per tree
     jrpp_epochs: int = knob(ge=1)          # JRPP epochs per fit here (the rest of its knobs: the jrpp section)
     jrpp_batch_size: int = knob(ge=2)      # JRPP batch here (smaller data than stage 04: keeps the steps per epoch up)

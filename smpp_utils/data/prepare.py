@@ -82,7 +82,9 @@ def prepare(cfg) -> tuple[pd.DataFrame, dict]:
     SMPD, ``raw/SOURCE.json``); return the posts and a report (reader summary, split sizes,
     fingerprints)."""
     root = raw_root(cfg)
-    posts, report = smpd.read_smpd(root, lenient=bool(cfg.lenient))
+    posts, report = smpd.read_smpd(root, lenient=bool(cfg.lenient),     # a regime's cfg: the reader's defaults
+                                   date_window=getattr(cfg, "date_window", smpd.DATE_WINDOW),
+                                   max_image_pixels=int(getattr(cfg, "max_image_pixels", smpd.MAX_IMAGE_PIXELS)))
     if cfg.source == "smpd":
         write_source_manifest(cfg, root)
     d = paths.data_dir(cfg.profile)

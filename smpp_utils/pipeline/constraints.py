@@ -5,9 +5,6 @@ was knowable up front. Each problem is one line naming the knob (``default.jrpp.
 
 Rules (``p`` = the profile):
 
-* learning rates: every ``*lr`` knob is at most :data:`LR_MAX` (1.0): Adam/AdamW step sizes
-  above 1 diverge on these models, and a GBDT's shrinkage is at most 1 by definition.
-  (The trainer also stops with the lr named when a loss becomes non-finite.)
 * the train bank: JRPP retrieves from the train split of the random scheme and a train query
   never retrieves itself, so ``jrpp.k``, ``jrpp.shortlist`` and every ``ablations.k_values``
   must be below the number of train posts; the regime sweep (stage 09) trains JRPP and the
@@ -24,18 +21,14 @@ Rules (``p`` = the profile):
   the embedding blocks they reduce (the CLIP width ``embed_dim`` of ``prototypes.clip_model``,
   MiniLM's 384) and at most the train posts: otherwise ``paper_a.boosting.matrices._pca``
   keeps the block unreduced while the captions report ``pca_dims`` components.
-* the reader's proposed knobs, when present: ``data.date_window`` parses as two ISO days in
-  order, ``data.max_image_pixels`` is an integer >= 1.
+* ``data.date_window`` parses as two ISO days in order (its type and bounds are
+  ``core.knobs``'; learning rates are bounded there too: at most 1).
 """
 
 from __future__ import annotations
 
 import re
 
-LR_MAX = 1.0
-LR_KNOBS = (("prototypes", "pretrain_lr"), ("finetune", "lr"), ("finetune", "direct_head_lr"),
-            ("jrpp", "lr"), ("boosting", "lgbm_lr"), ("boosting", "cat_lr"),
-            ("regimes", "lgbm_lr"))
 MINILM_DIM = 384   # = embed.encoders.MINILM_DIM (not imported: core does not import embed)
 
 
@@ -83,12 +76,6 @@ def problems(profile: str, params: dict, facts: dict | None = None) -> list[str]
     out: list[str] = []
     data, jrpp, abl = b["data"], b["jrpp"], b["ablations"]
 
-    for sec, key in LR_KNOBS:
-        v = b[sec][key]
-        if v > LR_MAX:
-            out.append(f"{p}.{sec}.{key}: must be <= {LR_MAX:g} (a step size above 1 diverges; "
-                       f"GBDT shrinkage is at most 1), got {v!r}")
-
     k, frac = int(jrpp["k"]), float(jrpp["kprime_frac"])
     for where, kk in [(f"{p}.jrpp.kprime_frac", k)] + \
             [(f"{p}.ablations.k_values", v) for v in _ints(abl["k_values"])]:
@@ -102,7 +89,7 @@ def problems(profile: str, params: dict, facts: dict | None = None) -> list[str]
                    f"({abl['n_seeds']}): the trained k / M points use the first sweep_seeds of "
                    f"the seeds stage 06 reads; got {abl['sweep_seeds']}")
 
-    out += _proposed_knobs(p, data)
+    out += _date_window(p, data)
 
     vf, tf = float(data["val_frac"]), float(data["test_frac"])
     n_lab = int(data["sim_posts"]) if data["source"] == "sim" else facts.get("labelled_train")
@@ -146,19 +133,12 @@ def problems(profile: str, params: dict, facts: dict | None = None) -> list[str]
     return out
 
 
-def _proposed_knobs(p: str, data: dict) -> list[str]:
-    """The reader's knobs proposed for ``core.knobs`` (checked here once params.yaml has
-    them): ``data.date_window`` 'YYYY-MM-DD,YYYY-MM-DD' and ``data.max_image_pixels`` >= 1."""
-    out = []
-    if "date_window" in data:
-        from ..data.smpd import date_bounds
+def _date_window(p: str, data: dict) -> list[str]:
+    """``data.date_window``: 'YYYY-MM-DD,YYYY-MM-DD', first before last."""
+    from ..data.smpd import date_bounds
 
-        try:
-            date_bounds(data["date_window"])
-        except ValueError as exc:
-            out.append(f"{p}.{exc}")
-    if "max_image_pixels" in data:
-        v = data["max_image_pixels"]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            out.append(f"{p}.data.max_image_pixels: expected an integer >= 1, got {v!r}")
-    return out
+    try:
+        date_bounds(data["date_window"])
+    except ValueError as exc:
+        return [f"{p}.{exc}"]
+    return []

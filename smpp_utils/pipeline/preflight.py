@@ -129,8 +129,7 @@ def _smpd_problems(data: dict, facts: dict) -> list[str]:
 
     from ..data import smpd
 
-    opts = {"date_window": data.get("date_window", smpd.DATE_WINDOW),
-            "max_image_pixels": data.get("max_image_pixels", smpd.MAX_IMAGE_PIXELS)}
+    opts = {"date_window": data["date_window"], "max_image_pixels": data["max_image_pixels"]}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
