@@ -133,15 +133,23 @@ def A_norm(x):
 
 def test_knobs_defaults_env_and_unknown(monkeypatch):
     monkeypatch.delenv(A.ROOT_ENV, raising=False)
+    monkeypatch.delenv("SMPP_PROFILE", raising=False)
     k = A.knobs()
     assert k.n_seeds == 5 and k.schemes == "random,chrono" and k.smp_video_root == "../shared/data/smp_video"
+    assert k.profile == "smp_video" and A.data_key(k.profile) == "smp_video"
+    monkeypatch.setenv("SMPP_PROFILE", "ci")
+    k = A.knobs()
+    assert (k.profile, k.n_seeds, k.max_posts) == ("ci", 1, 400) and A.data_key("ci") == "ci/smp_video"
+    assert A.knobs(n_seeds=3).n_seeds == 3
+    with pytest.raises(ValueError, match="no reports folder"):
+        A.knobs(profile="nope")
     monkeypatch.setenv(A.ROOT_ENV, "/data/x")
     assert A.knobs().smp_video_root == "/data/x" and A.knobs(smp_video_root="/y").smp_video_root == "/y"
     assert A.knobs(n_seeds="2").n_seeds == 2
     with pytest.raises(KeyError, match="n_seedz"):
         A.knobs(n_seedz=1)
     with pytest.raises(FileNotFoundError, match="smp_video.data.smp_video_root: /nonexistent"):
-        A.root_of(A.knobs(smp_video_root="/nonexistent"))
+        A.root_of(A.knobs(profile="smp_video", smp_video_root="/nonexistent"))
 
 
 def _fake_results():
@@ -213,7 +221,7 @@ def test_end_to_end_smoke_on_real_subset(tmp_path, monkeypatch):
     from smpp_utils.core.device import configure_determinism
     from smpp_utils.core.reports import save_figure, write_metrics, write_table
 
-    cfg = A.knobs(profile="smpv_smoke", smp_video_root=str(real_root()), max_posts=400, n_seeds=1,
+    cfg = A.knobs(profile="smp_video", smp_video_root=str(real_root()), max_posts=400, n_seeds=1,
                   jrpp_epochs=2, n_boot=100, lgbm_estimators=60, cat_iterations=60, hybrid_folds=2,
                   knn_k=5, knn_shortlist=20, pca_dims=8)
     jcfg = A.jrpp_config(cfg)

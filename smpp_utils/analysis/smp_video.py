@@ -78,7 +78,7 @@ ROOT_ENV = "SMPP_SMP_VIDEO_ROOT"
 @dataclass
 class Knobs:
     """The arm's knobs and their defaults (the notebook's parameters cell: None = this value)."""
-    profile: str = PROFILE                       # data/<profile>, models/<profile>, reports/smp_video
+    profile: str = ""                            # "" = $SMPP_PROFILE, else smp_video (data: data_key(profile))
     smp_video_root: str = "../shared/data/smp_video"   # the official files (relative: to the project root); $SMPP_SMP_VIDEO_ROOT overrides
     seed: int = 2024                             # splits, models, bootstrap
     max_posts: int = 0                           # 0 = all labelled posts; else a seeded subset (smoke runs)
@@ -109,19 +109,31 @@ class Knobs:
     submission_model: str = "lgbm"               # lgbm | catboost: the model refitted for the official test posts
 
 
+# Tiny sizes for the ci profile (nbval), the smoke test's: used for knobs not given when the
+# profile is ci, until params.yaml's ci block states them.
+CI_KNOBS = dict(max_posts=400, n_seeds=1, jrpp_epochs=2, n_boot=200, lgbm_estimators=60, cat_iterations=60,
+                hybrid_folds=2, knn_k=5, knn_shortlist=20, pca_dims=8)
+
+
 def knobs(**given) -> SimpleNamespace:
     """The knobs with every ``given`` value that is not None; the rest from :class:`Knobs`
-    (the root from $SMPP_SMP_VIDEO_ROOT first when it is set and not given)."""
+    (the root from $SMPP_SMP_VIDEO_ROOT first when it is set and not given; under the ci
+    profile the sizes of ``CI_KNOBS``). The profile: given, else $SMPP_PROFILE, else smp_video."""
     names = {f.name for f in fields(Knobs)}
     unknown = sorted(set(given) - names)
     if unknown:
         raise KeyError(f"unknown smp_video knobs {unknown}; known: {sorted(names)}")
     out = asdict(Knobs())
+    out["profile"] = given.get("profile") or os.environ.get("SMPP_PROFILE") or PROFILE
+    if out["profile"] == "ci":
+        out.update(CI_KNOBS)
     if os.environ.get(ROOT_ENV):
         out["smp_video_root"] = os.environ[ROOT_ENV]
-    out.update({k: v for k, v in given.items() if v is not None})
+    out.update({k: v for k, v in given.items() if v is not None and k != "profile"})
     for f in fields(Knobs):
         out[f.name] = type(getattr(Knobs(), f.name))(out[f.name])
+    if out["profile"] not in paths.REPORTS:
+        raise ValueError(f"smp_video: profile {out['profile']!r} has no reports folder (core.paths.REPORTS)")
     return SimpleNamespace(**out)
 
 
@@ -132,6 +144,12 @@ def root_of(cfg) -> Path:
         raise FileNotFoundError(f"{cfg.profile}.data.smp_video_root: {cfg.smp_video_root} does not exist "
                                 f"(resolved {root}); point it at the SMP-Video folder (train/, test/) or set ${ROOT_ENV}")
     return root
+
+
+def data_key(profile: str) -> str:
+    """Where the arm's data and predictions live: ``data/smp_video`` for its own profile,
+    ``data/<profile>/smp_video`` under any other (ci: never beside the SMPD-Sim posts table)."""
+    return profile if profile == PROFILE else f"{profile}/smp_video"
 
 
 def jrpp_config(cfg, profile: str | None = None) -> SimpleNamespace:
@@ -480,11 +498,12 @@ def prepare_data(cfg, log=print) -> dict:
     root = root_of(cfg)
     posts, reader = V.read_smp_video(root)
     posts = subset(posts, int(cfg.max_posts), int(cfg.seed))
-    posts, report = V.prepare(root, cfg.profile, cfg.val_frac, cfg.test_frac, int(cfg.seed),
+    key = data_key(cfg.profile)
+    posts, report = V.prepare(root, key, cfg.val_frac, cfg.test_frac, int(cfg.seed),
                               cfg.chrono_val_frac, cfg.chrono_test_frac, posts=posts)
     report["reader"] = reader
-    allp, _ = V.load_posts(cfg.profile, "random", labelled_only=False)
-    emb = I.text_embeddings(cfg.profile, allp, report["data_fingerprint"], int(cfg.embed_batch))
+    allp, _ = V.load_posts(key, "random", labelled_only=False)
+    emb = I.text_embeddings(key, allp, report["data_fingerprint"], int(cfg.embed_batch))
     if log:
         log(V.summary(allp))
         log(f"split sizes {report['split_sizes']}; chrono test from {report['chrono_test_from']}")
@@ -505,7 +524,7 @@ def run_arm(cfg, jcfg, prepared: dict, log=print) -> tuple[dict, Clock]:
     out = {}
     for scheme in [s.strip() for s in str(cfg.schemes).split(",") if s.strip()]:
         w = time.perf_counter()
-        posts, emb, fp = scheme_posts(cfg.profile, scheme, prepared["posts"], prepared["emb"])
+        posts, emb, fp = scheme_posts(data_key(cfg.profile), scheme, prepared["posts"], prepared["emb"])
         out[scheme] = run_scheme(posts, emb, fp, scheme, cfg, jcfg, clock, log)
         out[scheme]["fingerprint"] = fp
         if log:
@@ -514,8 +533,8 @@ def run_arm(cfg, jcfg, prepared: dict, log=print) -> tuple[dict, Clock]:
 
 
 def write_predictions(profile: str, results: dict) -> list[Path]:
-    """``data/<profile>/predictions/<scheme>.parquet``: every row's val/test predictions
-    (model, seed, Pid, split, y_pred), with the split fingerprint."""
+    """``data/<data_key(profile)>/predictions/<scheme>.parquet``: every row's val/test
+    predictions (model, seed, Pid, split, y_pred), with the split fingerprint."""
     written = []
     for scheme, r in results.items():
         parts = []
@@ -525,7 +544,7 @@ def write_predictions(profile: str, results: dict) -> list[Path]:
                     seed = r["seeds"][model][i]
                     parts.append(pd.DataFrame({"model": model, "seed": -1 if seed is None else int(seed),
                                                "Pid": r["pids"][s], "split": s, "y_pred": p}))
-        path = paths.data_dir(profile) / "predictions" / f"{scheme}.parquet"
+        path = paths.data_dir(data_key(profile)) / "predictions" / f"{scheme}.parquet"
         written.append(write_parquet(pd.concat(parts, ignore_index=True), path,
                                      {"fingerprint": r["fingerprint"], "scheme": scheme}))
     return written
