@@ -105,7 +105,6 @@ class Knobs:
     hybrid_folds: int = 5                        # cross-fitting folds of the JRPP hybrid on val
     n_boot: int = 2000                           # paired-bootstrap resamples
     alpha: float = 0.05                          # CI level and the q threshold of "holds"
-    clip_checkpoint: str = ""                    # a real CLIP text checkpoint; "" = none (CLIP text rows n/a)
     submission_model: str = "lgbm"               # lgbm | catboost: the model refitted for the official test posts
 
 
