@@ -54,7 +54,7 @@ def test_merged_values_are_base_plus_deltas():
     assert params["paper"]["data"]["source"] == "smpd" and params["paper"]["jrpp"]["epochs"] == 100
     assert raw["profile"] == raw["default"]                              # the alias resolves
     assert [params[p]["reports"] for p in config.PROFILES] == ["reports/ci", "reports", "reports/paper",
-                                                               "reports/rehearsal"]
+                                                               "reports/rehearsal", "reports/smp_video"]
     # loading returns independent copies: editing one profile does not leak into another
     params["ci"]["tail"]["tail_threshold"] = -1.0
     assert params["default"]["tail"]["tail_threshold"] != -1.0
@@ -184,7 +184,7 @@ def test_bool_is_not_an_int(tmp_path):
 
 def test_bad_choice_refused(tmp_path):
     _refused(tmp_path, _with(r"^(\s+)source: sim(\s)", r"\1source: simm\2"),
-             "default.data.source: must be one of sim | smpd, got 'simm'; did you mean 'sim'?")
+             "default.data.source: must be one of sim | smpd | smp_video, got 'simm'; did you mean 'sim'?")
     _refused(tmp_path, _with(r"^(\s+)text_encoder: minilm", r"\1text_encoder: bert"),
              "default.prototypes.text_encoder: must be one of minilm | clip")
     _refused(tmp_path, _with(r'^(\s+)image_emb: "clip:image"', r'\1image_emb: "clip"'),

@@ -237,7 +237,7 @@ def test_preflight_runs_the_readers_full_pass(tmp_path, monkeypatch, capsys):
     lines[6] = "3.5"
     (release / "train_label.txt").write_text("\n".join(lines) + "\n")
     assert preflight.main(["--profile", "ci"]) == 0         # the clean folder passes
-    assert (tmp_path / "data" / "ci" / "external" / "smpd.json").is_file()
+    assert (tmp_path / "data" / "ci" / "external" / "source.json").is_file()
 
 
 @pytest.mark.parametrize("changes, knob", [

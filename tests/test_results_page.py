@@ -163,3 +163,12 @@ def test_summary_holds_the_headline_numbers_only(world):
 def test_written_summary_is_what_dvc_metrics_shows(world):
     R.write("ci")
     assert json.loads((world / "metrics" / "summary.json").read_text()) == R.headline("ci")
+
+
+def test_a_profile_without_images_lists_the_papers_stages_as_not_run(world, monkeypatch):
+    monkeypatch.setattr(R, "_source", lambda profile: "smp_video")
+    page = R.render("ci")
+    section = _sections(page)["Not run on these data"]
+    assert "| 03_prompt_finetune |" in section and "n/a: needs" in section and "images" in section
+    assert "| 09_regimes |" in section and "simulator" in section
+    assert "## 12_smp_video" in page or "smp_video" in page

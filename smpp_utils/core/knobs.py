@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROFILES = ("ci", "default", "paper", "rehearsal")
+PROFILES = ("ci", "default", "paper", "rehearsal", "smp_video")
 # Knobs whose values name entries of a registry higher up the package (``knob(registry=...)``):
 # the registry is the one list; the pre-flight passes the registries to :func:`validate`
 # (smpp_utils.pipeline.preflight.registries), so core never imports the layers above it.
@@ -61,8 +61,9 @@ FRACTION = dict(gt=0.0, lt=1.0)   # a fraction strictly between 0 and 1
 
 @dataclass
 class DataKnobs:
-    source: str = knob(choices=("sim", "smpd"))   # sim = SMPD-Sim written by the simulator | smpd = official files
+    source: str = knob(choices=("sim", "smpd", "smp_video"))   # sim = SMPD-Sim written by the simulator | smpd = official SMPD files | smp_video = official SMP-Video files (text + metadata, no frames)
     smpd_root: str = knob()               # folder with the official SMPD files; required (non-empty) when source: smpd
+    smp_video_root: str = knob()          # folder with the official SMP-Video files (train/, test/), read in place; required when source: smp_video ($SMPP_SMP_VIDEO_ROOT overrides)
     lenient: bool = knob()                # drop posts whose image is missing/unreadable instead of failing
     sim_posts: int = knob(ge=0)           # simulated train posts; >= 1 when source: sim
     sim_users: int = knob(ge=0)           # simulated users; >= 1 when source: sim
@@ -208,6 +209,35 @@ class PaperAAblationsKnobs:
 
 
 @dataclass
+class SmpVideoKnobs:
+    max_posts: int = knob(ge=0)            # 0 = every labelled post; else a seeded subset (smoke runs)
+    val_frac: float = knob(**FRACTION)     # random protocol: validation share (JRPP's 8:1:1)
+    test_frac: float = knob(**FRACTION)    # random protocol: test share
+    chrono_val_frac: float = knob(**FRACTION)    # chrono protocol: the latest share before the test posts as validation
+    chrono_test_frac: float = knob(**FRACTION)   # chrono protocol: the latest share of the labelled posts as test
+    schemes: str = knob(items=str, registry="split_schemes", nonempty=True)   # split protocols run, comma list
+    n_seeds: int = knob(ge=1)              # seeds of every seeded row (>= 5 for the claims)
+    oof_folds: int = knob(ge=2)            # folds of the out-of-fold user mean label
+    embed_batch: int = knob(ge=1)          # MiniLM batch size
+    pca_dims: int = knob(ge=0)             # PCA components of the text block in the GBDTs (0 = the raw 384)
+    lgbm_estimators: int = knob(ge=1)      # LightGBM trees (early stopping on val)
+    lgbm_lr: float = knob(gt=0.0, le=1.0)  # LightGBM learning rate, (0, 1]
+    lgbm_leaves: int = knob(ge=2)          # LightGBM leaves per tree
+    cat_iterations: int = knob(ge=1)       # CatBoost trees
+    cat_depth: int = knob(ge=1, le=16)     # CatBoost tree depth
+    cat_lr: float = knob(gt=0.0, le=1.0)   # CatBoost learning rate, (0, 1]
+    ridge_alphas: str = knob(items=float, gt=0.0, nonempty=True)   # Ridge (text embedding) alphas tried on val, comma list > 0
+    knn_k: int = knob(ge=1)                # neighbours of the kNN label means
+    knn_shortlist: int = knob(ge=1)        # time-aware kNN: the content shortlist it takes the k nearest in time from; >= knn_k
+    jrpp_epochs: int = knob(ge=0)          # JRPP epochs here (0 = the jrpp section's); the other JRPP knobs: the jrpp section
+    baselines: str = knob(items=str, registry="baselines")   # all | none | comma list of Table 2 names (image-only ones are n/a)
+    hybrid_folds: int = knob(ge=2)         # cross-fitting folds of the JRPP hybrid on the val posts
+    n_boot: int = knob(ge=1)               # paired-bootstrap resamples per claim and protocol
+    alpha: float = knob(**FRACTION)        # CI level and the BH q threshold of "holds"
+    submission_model: str = knob(choices=("lgbm", "catboost"))   # the model refitted on every labelled post for the official test posts
+
+
+@dataclass
 class ProfileKnobs:
     name: str = knob(choices=PROFILES)     # the block's own key (PROFILES)
     reports: str = knob(nonempty=True)     # results folder: 'reports' or 'reports/<sub>', distinct per profile
@@ -217,7 +247,7 @@ class ProfileKnobs:
 SECTIONS = {"data": DataKnobs, "prototypes": PrototypesKnobs, "finetune": FinetuneKnobs,
             "jrpp": JrppKnobs, "boosting": BoostingKnobs, "ablations": AblationsKnobs,
             "tail": TailKnobs, "head_to_head": HeadToHeadKnobs, "regimes": RegimesKnobs,
-            "paper_a_ablations": PaperAAblationsKnobs}
+            "paper_a_ablations": PaperAAblationsKnobs, "smp_video": SmpVideoKnobs}
 TOP_LEVEL = ("base", *PROFILES, "profile")
 
 
@@ -343,6 +373,10 @@ def _cross_section(name: str, sec: dict, where: str) -> list[str]:
                        f"train on), got {vf} + {tf}")
         if sec.get("source") == "smpd" and isinstance(sec.get("smpd_root"), str) and not sec["smpd_root"].strip():
             out.append(f"{where}.smpd_root: required when source: smpd (the folder with the official SMPD files)")
+        if sec.get("source") == "smp_video" and isinstance(sec.get("smp_video_root"), str) \
+                and not sec["smp_video_root"].strip():
+            out.append(f"{where}.smp_video_root: required when source: smp_video (the folder with the official "
+                       "SMP-Video files)")
         if sec.get("source") == "sim":
             for k, lo in (("sim_posts", 1), ("sim_users", 1), ("sim_image_size", 8)):
                 v = _num(sec, k)
@@ -356,6 +390,11 @@ def _cross_section(name: str, sec: dict, where: str) -> list[str]:
         if cp == "" and _num(sec, "pretrain_epochs") == 0:
             out.append(f"{where}.pretrain_epochs: must be >= 1 when clip_pretrained is \"\" "
                        f"(nothing else trains the CLIP encoder), got 0")
+    elif name == "smp_video":
+        for a, b in (("val_frac", "test_frac"), ("chrono_val_frac", "chrono_test_frac")):
+            va, vb = _num(sec, a), _num(sec, b)
+            if va is not None and vb is not None and 0 < va < 1 and 0 < vb < 1 and va + vb >= 1:
+                out.append(f"{where}.{a} + {where}.{b}: must be < 1 (nothing left to train on), got {va} + {vb}")
     elif name == "finetune":
         ws = [_num(sec, k) for k in ("w_global", "w_local", "w_contrastive")]
         if all(w is not None and w == 0 for w in ws):
@@ -367,7 +406,7 @@ def _cross_section(name: str, sec: dict, where: str) -> list[str]:
         dm, nh = _num(sec, "d_model"), _num(sec, "n_heads")
         if dm and nh and dm >= 1 and nh >= 1 and dm % nh:
             out.append(f"{where}.n_heads: must divide {where}.d_model ({dm}), got {nh}")
-    elif name == "regimes":
+    elif name in ("regimes", "smp_video"):
         sl, k = _num(sec, "knn_shortlist"), _num(sec, "knn_k")
         if sl is not None and k is not None and 1 <= sl < k:
             out.append(f"{where}.knn_shortlist: must be >= {where}.knn_k ({k}), got {sl}")

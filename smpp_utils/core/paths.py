@@ -50,7 +50,8 @@ def models_dir(profile: str) -> Path:
     return ROOT / "models" / profile
 
 
-REPORTS = {"ci": "reports/ci", "default": "reports", "paper": "reports/paper", "rehearsal": "reports/rehearsal"}
+REPORTS = {"ci": "reports/ci", "default": "reports", "paper": "reports/paper", "rehearsal": "reports/rehearsal",
+           "smp_video": "reports/smp_video"}
 STAGING_ENV = "SMPP_REPORTS_STAGING"
 
 

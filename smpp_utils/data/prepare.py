@@ -70,7 +70,7 @@ def write_source_manifest(cfg, root: Path) -> Path:
     from ..core.io import write_json
     from .manifest import external_dir, smpd_manifest
 
-    recorded = external_dir(cfg.profile) / "smpd.json"
+    recorded = external_dir(cfg.profile) / "source.json"
     manifest = json.loads(recorded.read_text()) if recorded.is_file() else {}
     if manifest.get("root") != str(root):
         manifest = smpd_manifest(root)

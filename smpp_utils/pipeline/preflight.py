@@ -87,8 +87,10 @@ def problems(profile: str, params: dict) -> list[str]:
                        if not (root / name.format(split="train")).is_file()]
             if missing:
                 found.append(f"{key}: {root} lacks {', '.join(missing)} (the official SMPD train files)")
+    if data.get("source") == "smp_video":
+        found += _smp_video_problems(profile, data)
     ckpt = proto.get("clip_pretrained")
-    if ckpt not in (None, ""):
+    if ckpt not in (None, "") and data.get("source") != "smp_video":   # no CLIP stage runs there
         key = f"{profile}.prototypes.clip_pretrained"
         path = paths.resolve(ckpt)
         if not path.exists():
@@ -171,20 +173,51 @@ def _clip_problem(model_name: str, path: Path, deep: bool, match: bool) -> str |
     return None
 
 
+def _smp_video_root(data: dict):
+    import os
+
+    from ..analysis.smp_video import ROOT_ENV
+
+    return paths.resolve(os.environ.get(ROOT_ENV) or data.get("smp_video_root"))
+
+
+def _smp_video_problems(profile: str, data: dict) -> list[str]:
+    """The SMP-Video folder: present, and (when it is) the reader's full validation pass."""
+    from ..data import smp_video
+
+    key = f"{profile}.data.smp_video_root"
+    root = _smp_video_root(data)
+    if root is None or not root.is_dir():
+        return [f"{key}: {root or '(empty)'} does not exist; point it at the SMP-Video folder "
+                "(train/, test/), read in place"]
+    try:
+        smp_video.read_smp_video(root)
+    except smp_video.SMPVideoFormatError as exc:
+        return [f"{key}: {line}" for line in exc.problems]
+    return []
+
+
 def external_inputs(profile: str, params: dict) -> dict[str, dict]:
-    """``{"smpd": ..., "checkpoint": ...}``: what the data and prototypes stages read from
-    outside the project, by content."""
+    """``{"source": ..., "checkpoint": ...}``: what the stages read from outside the project,
+    by content (the official SMPD or SMP-Video folder; the local CLIP checkpoint)."""
     block = params[profile]
     data, proto = block["data"], block["prototypes"]
-    smpd = smpd_manifest(paths.resolve(data["smpd_root"])) if data.get("source") == "smpd" \
-        else {"source": data.get("source")}
-    ckpt = proto.get("clip_pretrained") or ""
+    if data.get("source") == "smpd":
+        source = smpd_manifest(paths.resolve(data["smpd_root"]))
+    elif data.get("source") == "smp_video":
+        from ..data.smp_video import file_hashes
+
+        root = _smp_video_root(data)
+        source = {"source": "smp_video", "root": str(root), "files": file_hashes(root)}
+    else:
+        source = {"source": data.get("source")}
+    ckpt = proto.get("clip_pretrained") or "" if data.get("source") != "smp_video" else ""
     if ckpt:
         path = paths.resolve(ckpt)
         checkpoint = {"path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
     else:
         checkpoint = {"path": "", "note": "no local checkpoint: stage prototypes pre-trains CLIP"}
-    return {"smpd": smpd, "checkpoint": checkpoint}
+    return {"source": source, "checkpoint": checkpoint}
 
 
 def check(profile: str | None = None, record: bool = True, deep: bool | None = None) -> dict:

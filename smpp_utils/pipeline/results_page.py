@@ -169,6 +169,22 @@ def _stage_section(stage: str, rels: list[str], reports: Path, link: bool) -> li
     return out
 
 
+NEEDS = {"images": "images", "categories": "the category taxonomy", "simulator": "the simulator as the data source"}
+
+
+def _not_run_section(profile: str) -> list[str]:
+    """The stages (and so the papers' rows) that cannot run on this profile's data, and why."""
+    skipped = stages.not_applicable(_source(profile))
+    if not skipped:
+        return []
+    out = ['<a id="not-run"></a>', "", "## Not run on these data", "",
+           "| notebook | what | why |", "|:--|:--|:--|"]
+    for st in skipped:
+        why = " and ".join(NEEDS.get(n, n) for n in sorted(st.needs - stages.capabilities(_source(profile))))
+        out.append(f"| {st.notebook} | {st.title} | n/a: needs {why} |")
+    return out + [""]
+
+
 def _controls_section(reports: Path) -> list[str]:
     stems = sorted({p.stem for d in ("tables", "figures") if (reports / d).is_dir()
                     for p in (reports / d).glob(f"{CONTROLS_PREFIX}*") if p.is_file()})
@@ -273,6 +289,8 @@ def render(profile: str, link_notebooks: bool = False) -> str:
     for stage in per_stage:
         nb, title, _ = NOTEBOOKS.get(stage, (stage, f"stage `{stage}`", None))
         toc.append(f"- [{nb} - {title}](#{stage})")
+    if stages.not_applicable(_source(profile)):
+        toc.append("- [Not run on these data](#not-run)")
     toc += [f"- [Real data: {lab}](#real-{f})" for f, lab in REAL_DATA.items() if f'<a id="real-{f}"></a>' in real]
     out += ["Contents:", "", *toc, ""]
     out += headline_section(profile, label)
@@ -281,6 +299,7 @@ def render(profile: str, link_notebooks: bool = False) -> str:
     for stage, rels in per_stage.items():
         out += _stage_section(stage, rels, reports, link_notebooks)
         shown |= set(rels) | {r for stem in _entries(rels) for r in siblings(stem, reports)}
+    out += _not_run_section(profile)
     out += real
     out += _others(reports, shown)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -89,11 +89,11 @@ DATA_JSON = "{reports}/metrics/data.json"
 
 STAGES: tuple[Stage, ...] = (
     Stage("check", None, "Pre-flight: params.yaml and the external inputs, validated and hashed",
-          writes=("{data}/external/smpd.json", "{data}/external/checkpoint.json"),
+          writes=("{data}/external/source.json", "{data}/external/checkpoint.json"),
           always_changed=True),
     Stage("data", "01_data", "Data: the canonical table, splits and how the data compare with real SMPD",
           needs=SMPD,
-          reads=("{data}/external/smpd.json",),
+          reads=("{data}/external/source.json",),
           writes=("{data}/raw", "{data}/posts.parquet", "{data}/splits.parquet"),
           reports=(R("tables/table1_datasets.{md,csv}", "JRPP Table 1"),
                    R("tables/table1_reported_in_paper.{md,csv}", "JRPP Table 1 (as reported in the paper)"),
@@ -230,6 +230,18 @@ STAGES: tuple[Stage, ...] = (
                      plot=Plot("value", "series", "Paper A, test predictions with and without tail oversampling (and the labels)",
                                "histogram_by_series")),
                    R("metrics/paperA_ablations.json"))),
+    Stage("smp_video", "12_smp_video", "SMP-Video (real): the study's rows on real posts, text + metadata",
+          needs=frozenset({"smp_video"}),
+          reads=("{data}/external/source.json",),
+          writes=("{data}/posts.parquet", "{data}/splits.parquet", "{data}/emb", "{data}/predictions",
+                  "{data}/submission_smp_video.csv"),
+          reports=(R("tables/table2_smp_video.{md,csv}", "JRPP Table 2, on a second real dataset"),
+                   R("tables/head_to_head_smp_video.{md,csv}", "the claims tested on real posts (ours)"),
+                   R("figures/smp_video.{png,pdf}", "the claims tested on real posts (ours)"),
+                   R("figures/smp_video.csv",
+                     plot=Plot("src_mean", "model", "SMP-Video (real): test SRC by model (mean over seeds), "
+                               "one point per split protocol", "strip")),
+                   R("metrics/smp_video.json"))),
 )
 
 # the results page: after every other stage, depends on everything they publish
